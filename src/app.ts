@@ -1,0 +1,172 @@
+// buildApp(runtime): the gateway as a Fastify instance that never listens by itself.
+// Lifecycle: onRequest finds the caller and its location (before any body is read); the
+// route handler reads the model, decides, and blocks or forwards; onSend stamps the decision
+// id; onResponse writes the decision line. Every error goes through one handler that shapes
+// it in the upstream's dialect.
+import { randomUUID } from 'node:crypto'
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import replyFrom from '@fastify/reply-from'
+import type { Logger } from 'pino'
+import { GatewayError, type ErrorKind } from './errors.js'
+import { DIALECTS, type Dialect } from './dialects/registry.js'
+import type { UpstreamConfig } from './config/validate.js'
+import { resolveClientIp } from './geo/client-ip.js'
+import { UNKNOWN_ADDRESS } from './geo/locator.js'
+import { evaluate } from './policy/evaluate.js'
+import { decisionRecord, type RequestState } from './observability/decision-log.js'
+import { forward, REPLY_FROM_OPTIONS } from './proxy/forward.js'
+import { modelFromJsonBody } from './proxy/request-model.js'
+import { upstreamPath } from './proxy/upstream-path.js'
+import type { Runtime } from './runtime.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    geofence: RequestState
+  }
+}
+
+export const DECISION_HEADER = 'x-geofence-decision-id'
+
+export interface AppOptions {
+  logger: Logger
+}
+
+export async function buildApp (runtime: Runtime, opts: AppOptions): Promise<FastifyInstance> {
+  const { config } = runtime
+  const app = fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    // Fastify's own request lines are off: the decision line is the request log.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'decision_id' }),
+    bodyLimit: config.server.bodyLimit,
+    // The decision id is ours: a client-supplied request id is never taken.
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    // Forwarding headers are read by geo/client-ip.ts against trusted_proxies, never by Fastify.
+    trustProxy: false,
+    return503OnClosing: true,
+  })
+
+  // Every body is read as bytes, whatever its Content-Type (or none): the model check must not
+  // depend on a header the client chooses, and the bytes checked are the bytes forwarded.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
+
+  await app.register(replyFrom, REPLY_FROM_OPTIONS)
+
+  app.decorateRequest('geofence', null as unknown as RequestState)
+
+  app.addHook('onRequest', (request, _reply, done) => {
+    const client = resolveClientIp(request.raw.socket.remoteAddress, request.headers, runtime.clientIp)
+    request.geofence = {
+      decisionId: request.id,
+      startedAt: process.hrtime.bigint(),
+      client,
+      location: client.ip === null ? UNKNOWN_ADDRESS : runtime.locator.locate(client.ip),
+      upstream: null,
+      model: null,
+      decision: null,
+      logged: false,
+    }
+    done()
+  })
+
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header(DECISION_HEADER, request.id)
+    done(null, payload)
+  })
+
+  const logDecision = (request: FastifyRequest, status: number): void => {
+    const st = request.geofence
+    if (st === null || st.logged) return
+    st.logged = true
+    opts.logger.info(decisionRecord(st, runtime.policy.revision, request.method, request.raw.url ?? '', status), 'decision')
+  }
+  app.addHook('onResponse', (request, reply, done) => { logDecision(request, reply.statusCode); done() })
+  // A client that goes away mid-stream still leaves its decision line (499, as nginx logs it).
+  app.addHook('onRequestAbort', (request, done) => { logDecision(request, 499); done() })
+
+  app.setErrorHandler((error, request, reply) => {
+    const err = asGatewayError(error)
+    const st = request.geofence
+    // Refused before a decision (400, 404, 413, 415): that refusal is the decision. After an
+    // allow, an upstream failure (502, 504) leaves the decision as it was.
+    if (st !== null && st.decision === null) st.decision = { action: 'block', enforced: true, rule: null, reason: err.message }
+    if (err.status >= 500) request.log.error({ err: error }, 'request failed')
+    const upstream = st?.upstream == null ? undefined : config.upstreams.get(st.upstream)
+    const dialect = upstream === undefined ? undefined : DIALECTS[upstream.dialect]
+    reply.code(err.status).type('application/json').send(renderError(dialect, err.kind, err.message, request.id))
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    request.geofence.decision = { action: 'block', enforced: true, rule: null, reason: 'no upstream is mounted at this path' }
+    reply.code(404).type('application/json').send(renderError(undefined, 'not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`, request.id))
+  })
+
+  for (const upstream of config.upstreams.values()) {
+    const mount = `/${upstream.name}`
+    const handler = proxyHandler(runtime, upstream, DIALECTS[upstream.dialect], mount)
+    app.all(`${mount}/*`, handler)
+    app.all(mount, handler)
+  }
+  return app
+}
+
+function proxyHandler (runtime: Runtime, upstream: UpstreamConfig, dialect: Dialect, mount: string) {
+  return async function handle (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const st = request.geofence
+    st.upstream = upstream.name
+    const { path, query, key } = upstreamPath(request.raw.url ?? '', mount)
+    const body = request.body as Buffer | undefined
+
+    const encoding = request.headers['content-encoding']
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${encoding}", which the gateway does not decode`)
+    }
+    if (request.method === 'POST' && dialect.modelEndpoints.has(key)) {
+      st.model = modelFromJsonBody(body)
+    }
+
+    const decision = evaluate(runtime.policy, {
+      upstream: upstream.name,
+      model: st.model,
+      country: st.location.country,
+      locationProblem: st.client.problem ?? st.location.reason,
+    })
+    st.decision = decision
+    if (decision.action === 'block' && decision.enforced) {
+      throw new GatewayError('blocked', blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId))
+    }
+    forward(reply, `${upstream.url}${path}${query}`, body, request.headers['content-type'])
+    return reply
+  }
+}
+
+function blockMessage (model: string | null, country: string | null, rule: string | null, reason: string, id: string): string {
+  const what = model === null ? 'This request' : `Model "${model}"`
+  const where = country === null ? 'from an unknown location' : `from ${country}`
+  const by = rule === null ? 'policy.default' : `rule "${rule}"`
+  return `${what} is not available ${where}: blocked by ${by} (${reason}). Decision id ${id}.`
+}
+
+function renderError (dialect: Dialect | undefined, kind: ErrorKind, message: string, id: string): unknown {
+  return dialect === undefined
+    ? { error: { type: kind, message, decision_id: id } }
+    : dialect.renderError(kind, message, id)
+}
+
+/** Fastify's own errors (body too large, bad content length...) become gateway errors. */
+function asGatewayError (error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error
+  const e = error as { statusCode?: number, code?: string, message?: string }
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413) {
+    return new GatewayError('too_large', 'the request body is larger than server.body_limit', { cause: error })
+  }
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.statusCode === 415) {
+    return new GatewayError('unsupported_media', 'the request body cannot be read', { cause: error })
+  }
+  const status = e.statusCode ?? 500
+  if (status === 504) return new GatewayError('gateway_timeout', 'the upstream did not answer in time', { cause: error })
+  if (status >= 502 && status < 600) return new GatewayError('bad_gateway', 'the upstream could not be reached', { cause: error })
+  if (status >= 400 && status < 500) return new GatewayError('invalid_request', e.message ?? 'bad request', { cause: error })
+  return new GatewayError('internal', 'internal error in the gateway', { cause: error })
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// geofence: serve | validate | explain. Exit status 0 on success, 2 for a bad config or bad
+// arguments (nothing starts), 1 for anything unexpected.
+import { parseArgs } from 'node:util'
+import { ConfigError } from './errors.js'
+import { loadConfig } from './config/load.js'
+import { explain, formatExplanation } from './explain.js'
+import { startGateway } from './server.js'
+
+const HELP = `geofence: a geofencing gateway in front of LLM provider APIs
+
+Usage:
+  geofence serve --config FILE
+      Start the gateway. The config and every database are checked first;
+      on any problem nothing listens and the exit status is 2.
+  geofence validate FILE
+      Check a config file (and open its databases). Prints every problem with
+      file:line:col and the key path; exit status 0 when valid, 2 otherwise.
+  geofence explain --config FILE --ip IP --model MODEL [--upstream NAME] [--json]
+      The decision the gateway would take for a caller at IP asking for MODEL,
+      and why. Without --upstream: the only upstream, or the first upstream named
+      by the first rule matching MODEL. --json prints one JSON object.
+  geofence --help
+      This text.
+`
+
+class UsageError extends Error {}
+
+async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true })
+      if (values.config === undefined) throw new UsageError('serve needs --config FILE')
+      const gw = await startGateway(values.config)
+      const stop = (signal: string): void => {
+        gw.logger.info({ signal }, 'shutting down')
+        gw.close().then(() => process.exit(0), (err: unknown) => { gw.logger.error({ err }, 'shutdown failed'); process.exit(1) })
+      }
+      process.once('SIGTERM', () => { stop('SIGTERM') })
+      process.once('SIGINT', () => { stop('SIGINT') })
+      return -1 // keep running
+    }
+    case 'validate': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true })
+      const file = positionals[0]
+      if (file === undefined || positionals.length > 1) throw new UsageError('validate takes one FILE')
+      const { createRuntime } = await import('./runtime.js')
+      const runtime = await createRuntime(await loadConfig(file))
+      process.stdout.write(`${file}: valid (policy revision ${runtime.policy.revision})\n`)
+      return 0
+    }
+    case 'explain': {
+      const { values } = parseArgs({
+        args: rest,
+        strict: true,
+        options: {
+          config: { type: 'string', short: 'c' },
+          ip: { type: 'string' },
+          model: { type: 'string' },
+          upstream: { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+      })
+      if (values.config === undefined || values.ip === undefined || values.model === undefined) {
+        throw new UsageError('explain needs --config FILE --ip IP --model MODEL')
+      }
+      const result = await explain(values.config, values.ip, values.model, values.upstream)
+      if ('problem' in result) throw new UsageError(result.problem)
+      process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatExplanation(result))
+      return 0
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP)
+      return command === undefined ? 2 : 0
+    default:
+      throw new UsageError(`unknown command "${command}"`)
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code >= 0) process.exitCode = code
+}, (err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n${err.problems.length} problem(s) in ${err.file}; nothing was started.\n`)
+    process.exitCode = 2
+  } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
+    process.stderr.write(`geofence: ${(err as Error).message}\nRun "geofence --help" for usage.\n`)
+    process.exitCode = 2
+  } else {
+    process.stderr.write(`geofence: ${(err as Error).stack ?? String(err)}\n`)
+    process.exitCode = 1
+  }
+})

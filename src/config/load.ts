@@ -1,0 +1,155 @@
+// Config file -> validated Config, or a ConfigError listing every problem with file:line:col.
+// Steps: YAML (syntax and duplicate keys), ${ENV} substitution, shape (JSON Schema), meaning.
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { Ajv, type ErrorObject } from 'ajv'
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml'
+import { ConfigError, type ConfigProblem } from '../errors.js'
+import { CONFIG_SCHEMA, type RawConfig } from './schema.js'
+import { validate, type Config } from './validate.js'
+
+export type { Config } from './validate.js'
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, strict: true, allowUnionTypes: true })
+const checkShape = ajv.compile<RawConfig>(CONFIG_SCHEMA)
+
+export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let bytes: Buffer
+  try {
+    bytes = await readFile(file)
+  } catch (err) {
+    throw new ConfigError(file, [{ path: [], message: `cannot read the file: ${(err as Error).message}` }])
+  }
+  return parseConfig(file, bytes, env)
+}
+
+export function parseConfig (file: string, bytes: Buffer, env: NodeJS.ProcessEnv = process.env): Config {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(bytes.toString('utf8'), { lineCounter, prettyErrors: true, uniqueKeys: true })
+  const where = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
+
+  const problems: ConfigProblem[] = doc.errors.map((e) => ({
+    path: [],
+    message: e.message.split('\n')[0] ?? e.message,
+    ...(e.linePos === undefined ? {} : { line: e.linePos[0].line, col: e.linePos[0].col }),
+  }))
+  if (problems.length > 0) throw new ConfigError(file, problems)
+
+  problems.push(...substituteEnv(doc, env, where))
+  const raw: unknown = doc.toJS() ?? {}
+  const position = (path: ReadonlyArray<string | number>): { line: number, col: number } | undefined => nodePosition(doc, path, where)
+  const located = (p: ConfigProblem): ConfigProblem => ({ ...position(p.path), ...p })
+
+  if (!checkShape(raw)) {
+    problems.push(...(checkShape.errors ?? []).map((e) => located(shapeProblem(e))))
+    throw new ConfigError(file, problems)
+  }
+  const revision = createHash('sha256').update(bytes).digest('hex')
+  const { config, problems: meaning } = validate(raw, { file, revision, position })
+  problems.push(...meaning.map(located))
+  if (problems.length > 0 || config === null) throw new ConfigError(file, problems)
+  return config
+}
+
+/** Replaces ${NAME} in every string value; a variable that is not set is a problem. */
+function substituteEnv (doc: Document, env: NodeJS.ProcessEnv, where: (o: number) => { line: number, col: number }): ConfigProblem[] {
+  const problems: ConfigProblem[] = []
+  visit(doc, {
+    Scalar (key, node, path) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return
+      node.value = node.value.replace(ENV_REF, (_m, name: string) => {
+        const value = env[name]
+        if (value !== undefined) return value
+        problems.push({
+          path: keyPath(path, node),
+          message: `environment variable ${name} is not set`,
+          ...(node.range ? where(node.range[0]) : {}),
+        })
+        return ''
+      })
+    },
+  })
+  return problems
+}
+
+/** The key path of a node from the visitor's ancestry (maps give keys, sequences give indexes). */
+function keyPath (ancestors: readonly unknown[], node: unknown): Array<string | number> {
+  const out: Array<string | number> = []
+  const chain = [...ancestors, node]
+  for (let i = 0; i < chain.length - 1; i++) {
+    const parent = chain[i] as { items?: unknown[], key?: unknown } | undefined
+    const child = chain[i + 1]
+    if (parent && Array.isArray(parent.items)) {
+      const idx = parent.items.indexOf(child)
+      if (idx >= 0 && !isMap(parent)) out.push(idx)
+    }
+    if (parent && 'key' in parent && isScalar(parent.key) && (child as unknown) !== parent.key) out.push(String(parent.key.value))
+  }
+  return out
+}
+
+function nodePosition (doc: Document, path: ReadonlyArray<string | number>, where: (o: number) => { line: number, col: number }): { line: number, col: number } | undefined {
+  // Point at the deepest part of the path that exists: a map entry by its key, a list item by itself.
+  for (let depth = path.length; depth > 0; depth--) {
+    const parent = depth === 1 ? doc.contents : doc.getIn(path.slice(0, depth - 1), true)
+    const last = path[depth - 1]
+    if (isMap(parent)) {
+      const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(last))
+      const keyNode = pair?.key as Node | undefined
+      if (keyNode?.range) return where(keyNode.range[0])
+    } else if (isSeq(parent) && typeof last === 'number') {
+      const item = parent.items[last] as Node | undefined
+      if (item?.range) return where(item.range[0])
+    }
+  }
+  const top = doc.contents as Node | null
+  return top?.range ? where(top.range[0]) : undefined
+}
+
+function shapeProblem (e: ErrorObject): ConfigProblem {
+  const path: Array<string | number> = e.instancePath === ''
+    ? []
+    : e.instancePath.slice(1).split('/').map((s) => {
+      const k = s.replace(/~1/g, '/').replace(/~0/g, '~')
+      return /^\d+$/.test(k) ? Number(k) : k
+    })
+  const params = e.params as Record<string, unknown>
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(params['additionalProperty'])
+      return { path: [...path, key], message: `unknown key "${key}"${suggest(key, e.parentSchema)}` }
+    }
+    case 'required':
+      return { path, message: `missing required key "${String(params['missingProperty'])}"` }
+    case 'enum':
+      return { path, message: `must be one of: ${(params['allowedValues'] as unknown[]).join(', ')}` }
+    case 'type':
+      return { path, message: `must be ${[params['type']].flat().join(' or ')}` }
+    default:
+      return { path, message: e.message ?? e.keyword }
+  }
+}
+
+function suggest (key: string, parentSchema: unknown): string {
+  const props = (parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties
+  if (!props) return ''
+  const known = Object.keys(props)
+  const close = known.find((k) => distance(k, key) <= 2 || k.replace(/_/g, '') === key.replace(/[-_]/g, '').toLowerCase())
+  return close === undefined ? ` (known keys: ${known.join(', ')})` : ` (did you mean "${close}"?)`
+}
+
+function distance (a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] ?? 0
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j] ?? 0
+      row[j] = Math.min(cur + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = cur
+    }
+  }
+  return row[b.length] ?? 0
+}

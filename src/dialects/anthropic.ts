@@ -1,0 +1,25 @@
+// Anthropic Messages API (docs: platform.claude.com/docs/en/api/errors).
+// Errors: {"type":"error","error":{"type":...,"message":...},"request_id":...}
+import type { ErrorKind } from '../errors.js'
+import type { Dialect } from './types.js'
+
+const ERROR_TYPE: Readonly<Record<ErrorKind, string>> = {
+  blocked: 'permission_error',
+  invalid_request: 'invalid_request_error',
+  not_found: 'not_found_error',
+  too_large: 'request_too_large',
+  unsupported_media: 'invalid_request_error',
+  bad_gateway: 'api_error',
+  gateway_timeout: 'timeout_error',
+  internal: 'api_error',
+}
+
+export const anthropic: Dialect = {
+  name: 'anthropic',
+  modelEndpoints: new Set(['/v1/messages', '/v1/messages/count_tokens']),
+  renderError: (kind, message, decisionId) => ({
+    type: 'error',
+    error: { type: ERROR_TYPE[kind], message },
+    request_id: decisionId,
+  }),
+}

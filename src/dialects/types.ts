@@ -1,0 +1,12 @@
+// What the gateway must know of a provider API: where a request names its model, and how the
+// provider shapes an error so that its official SDK raises its usual typed error.
+import type { ErrorKind } from '../errors.js'
+import type { DialectName } from '../config/schema.js'
+
+export interface Dialect {
+  name: DialectName
+  /** POST endpoints (path below the upstream's mount, no query) whose JSON body names the model at top level. */
+  modelEndpoints: ReadonlySet<string>
+  /** The response body for an error of this kind, in the provider's own shape. */
+  renderError: (kind: ErrorKind, message: string, decisionId: string) => unknown
+}

@@ -1,0 +1,70 @@
+// `geofence explain`: the same pipeline a live request goes through (canonical address,
+// special-purpose check, cache-free database lookup, compiled policy), for one IP and model.
+import { canonicalAddress } from './geo/address.js'
+import { globToRegExp } from './policy/compile.js'
+import { evaluate } from './policy/evaluate.js'
+import { loadRuntime, type Runtime } from './runtime.js'
+import type { Location } from './geo/locator.js'
+
+export interface Explanation {
+  action: 'allow' | 'block'
+  enforced: boolean
+  rule: string | null
+  reason: string
+  client_ip: string
+  location: { country: string | null, registered_country: string | null, source: Location['source'], database?: string, reason?: string }
+  upstream: string
+  model: string
+  policy_revision: string
+}
+
+export async function explain (configFile: string, ip: string, model: string, upstream?: string): Promise<Explanation | { problem: string }> {
+  return explainWith(await loadRuntime(configFile), ip, model, upstream)
+}
+
+export function explainWith (runtime: Runtime, ip: string, model: string, upstreamName?: string): Explanation | { problem: string } {
+  const client = canonicalAddress(ip)
+  if (client === null) return { problem: `"${ip}" is not an IP address` }
+  const upstream = upstreamName ?? inferUpstream(runtime, model)
+  if (!runtime.config.upstreams.has(upstream)) {
+    return { problem: `unknown upstream "${upstream}" (known: ${[...runtime.config.upstreams.keys()].join(', ')})` }
+  }
+  const loc = runtime.locator.locate(client)
+  const decision = evaluate(runtime.policy, { upstream, model, country: loc.country, locationProblem: loc.reason })
+  return {
+    ...decision,
+    client_ip: client,
+    location: {
+      country: loc.country,
+      registered_country: loc.registeredCountry,
+      source: loc.source,
+      ...(loc.database === undefined ? {} : { database: loc.database }),
+      ...(loc.reason === undefined ? {} : { reason: loc.reason }),
+    },
+    upstream,
+    model,
+    policy_revision: runtime.policy.revision,
+  }
+}
+
+/** The only upstream; else the first upstream named by the first rule matching the model; else the first upstream. */
+function inferUpstream (runtime: Runtime, model: string): string {
+  const first = [...runtime.config.upstreams.keys()][0] ?? ''
+  if (runtime.config.upstreams.size === 1) return first
+  const rule = runtime.config.policy.rules.find((r) => globToRegExp(r.models).test(model))
+  return rule?.upstreams?.[0] ?? first
+}
+
+export function formatExplanation (e: Explanation): string {
+  const where = e.location.country ?? `unknown (${e.location.reason ?? 'no country'})`
+  return [
+    `decision:  ${e.action}${e.action === 'block' && !e.enforced ? ' (dry-run: recorded, not enforced)' : ''}`,
+    `rule:      ${e.rule ?? 'policy.default'}`,
+    `reason:    ${e.reason}`,
+    `client:    ${e.client_ip} -> ${where} (source: ${e.location.source}${e.location.database === undefined ? '' : `, ${e.location.database}`})`,
+    `upstream:  ${e.upstream}`,
+    `model:     ${e.model}`,
+    `revision:  ${e.policy_revision}`,
+    '',
+  ].join('\n')
+}

@@ -1,0 +1,8 @@
+export { buildApp, DECISION_HEADER, type AppOptions } from './app.js'
+export { loadConfig, parseConfig, type Config } from './config/load.js'
+export { ConfigError, GatewayError, type ConfigProblem, type ErrorKind } from './errors.js'
+export { explain, explainWith, type Explanation } from './explain.js'
+export { compilePolicy, type Policy } from './policy/compile.js'
+export { evaluate, type Decision, type PolicyInput } from './policy/evaluate.js'
+export { createRuntime, loadRuntime, type Runtime } from './runtime.js'
+export { startGateway, type RunningGateway } from './server.js'

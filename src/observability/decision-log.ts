@@ -1,0 +1,66 @@
+// One line per request, `msg: "decision"`: what the gateway saw, what it decided and why.
+// Built field by field from the request state, never from headers or bodies.
+import type { ClientAddress } from '../geo/client-ip.js'
+import type { Location } from '../geo/locator.js'
+import type { Decision } from '../policy/evaluate.js'
+
+/** What the gateway learns about one request as it goes through the lifecycle. */
+export interface RequestState {
+  decisionId: string
+  startedAt: bigint
+  client: ClientAddress
+  location: Location
+  upstream: string | null
+  model: string | null
+  decision: Decision | null
+  logged: boolean
+}
+
+export interface DecisionRecord {
+  decision_id: string
+  policy_revision: string
+  client_ip: string | null
+  ip_source: string
+  country: string | null
+  registered_country: string | null
+  location_source: string
+  location_reason?: string
+  upstream: string | null
+  method: string
+  path: string
+  model: string | null
+  rule: string | null
+  action: 'allow' | 'block'
+  enforced: boolean
+  reason: string
+  status: number
+  duration_ms: number
+}
+
+export function decisionRecord (st: RequestState, revision: string, method: string, url: string, status: number): DecisionRecord {
+  const q = url.indexOf('?')
+  const decision = st.decision ?? { action: 'block', enforced: true, rule: null, reason: 'the request ended before a decision' }
+  const record: DecisionRecord = {
+    decision_id: st.decisionId,
+    policy_revision: revision,
+    client_ip: st.client.ip,
+    ip_source: st.client.source,
+    country: st.location.country,
+    registered_country: st.location.registeredCountry,
+    location_source: st.location.source,
+    upstream: st.upstream,
+    method,
+    // The query string is left out: some APIs carry a key in it (Gemini's ?key=).
+    path: q === -1 ? url : url.slice(0, q),
+    model: st.model,
+    rule: decision.rule,
+    action: decision.action,
+    enforced: decision.enforced,
+    reason: decision.reason,
+    status,
+    duration_ms: Math.round(Number(process.hrtime.bigint() - st.startedAt) / 1e4) / 100,
+  }
+  const why = st.client.problem ?? st.location.reason
+  if (why !== undefined) record.location_reason = why
+  return record
+}

@@ -1,0 +1,20 @@
+// The process logger: pino JSON on stdout. Decision lines are built from an allow-list of
+// fields (observability/decision-log.ts), so no header or body can reach a log by accident;
+// the redaction paths below are the second line of defence, fixed at start-up.
+import pino, { type DestinationStream, type Logger } from 'pino'
+
+export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'cookie', 'proxy-authorization'] as const
+
+const REDACT = CREDENTIAL_HEADERS.flatMap((h) => [
+  `headers["${h}"]`, `req.headers["${h}"]`, `request.headers["${h}"]`, `err.headers["${h}"]`, `*.headers["${h}"]`,
+])
+
+export function createLogger (level: string, destination?: DestinationStream): Logger {
+  const options = {
+    level,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: { err: pino.stdSerializers.err },
+  }
+  return destination === undefined ? pino(options) : pino(options, destination)
+}

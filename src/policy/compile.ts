@@ -1,0 +1,55 @@
+// Config -> lookup tables, once per revision: rules grouped by upstream, model globs as one
+// anchored case-insensitive RegExp per rule, allow/deny lists as sets of country codes.
+import type { Config, Mode, Verdict } from '../config/validate.js'
+
+export interface CompiledRule {
+  name: string
+  model: RegExp
+  allow: ReadonlySet<string> | null
+  deny: ReadonlySet<string> | null
+  action: 'block'
+  enforced: boolean
+}
+
+export interface Policy {
+  revision: string
+  mode: Mode
+  default: Verdict
+  unknownLocation: Verdict
+  /** The rules that apply to each upstream, in file order. */
+  rulesByUpstream: ReadonlyMap<string, readonly CompiledRule[]>
+}
+
+export function globToRegExp (globs: readonly string[]): RegExp {
+  const alternatives = globs.map((g) => g.split('').map((ch) => {
+    if (ch === '*') return '.*'
+    if (ch === '?') return '.'
+    return ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&')
+  }).join(''))
+  return new RegExp(`^(?:${alternatives.join('|')})$`, 'is')
+}
+
+export function compilePolicy (config: Config): Policy {
+  const rules = config.policy.rules.map((r) => ({
+    upstreams: r.upstreams,
+    compiled: {
+      name: r.name,
+      model: globToRegExp(r.models),
+      allow: r.allow,
+      deny: r.deny,
+      action: r.action,
+      enforced: r.mode === 'enforce',
+    } satisfies CompiledRule,
+  }))
+  const rulesByUpstream = new Map<string, CompiledRule[]>()
+  for (const name of config.upstreams.keys()) {
+    rulesByUpstream.set(name, rules.filter((r) => r.upstreams === null || r.upstreams.includes(name)).map((r) => r.compiled))
+  }
+  return {
+    revision: config.revision,
+    mode: config.policy.mode,
+    default: config.policy.default,
+    unknownLocation: config.policy.unknownLocation,
+    rulesByUpstream,
+  }
+}

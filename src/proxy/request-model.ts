@@ -1,0 +1,27 @@
+// The model a request names in its JSON body. Anything the gateway cannot read with certainty
+// is refused with a 400: the gateway never guesses, and never forwards what it did not check.
+import { GatewayError } from '../errors.js'
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+
+export function modelFromJsonBody (body: Buffer | undefined): string {
+  if (body === undefined || body.length === 0) {
+    throw new GatewayError('invalid_request', 'the request has no body; a JSON body with a "model" is required')
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(utf8.decode(body))
+  } catch {
+    throw new GatewayError('invalid_request', 'the request body is not valid JSON in UTF-8')
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new GatewayError('invalid_request', 'the request body must be a JSON object')
+  }
+  const model = (parsed as { model?: unknown }).model
+  if (typeof model !== 'string' || model === '') {
+    throw new GatewayError('invalid_request', model === undefined
+      ? 'the request body has no "model"'
+      : '"model" must be a non-empty string')
+  }
+  return model
+}

@@ -1,0 +1,142 @@
+// A fake provider on loopback that speaks the Anthropic and OpenAI APIs as they answer:
+// JSON responses, and SSE streams in each provider's event format. It records every call.
+import { once } from 'node:events'
+import http, { type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface Call {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: Buffer
+}
+
+export interface FakeUpstream {
+  url: string
+  calls: Call[]
+  /** Resolves the wait between a stream's first event and the rest (see `streamGate`). */
+  releaseStream: () => void
+  /** Set when a stream's last event has been written. */
+  lastEventSentAt: () => number | null
+  close: () => Promise<void>
+}
+
+export interface FakeUpstreamOptions {
+  /** Hold a stream after its first event until releaseStream() (or this many ms pass). */
+  streamGateMs?: number
+}
+
+export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
+  const calls: Call[] = []
+  let release: () => void = () => {}
+  let gate = new Promise<void>((resolve) => { release = resolve })
+  let lastSent: number | null = null
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      calls.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body })
+      const path = (req.url ?? '').split('?')[0] ?? ''
+      let json: { model?: string, stream?: boolean } = {}
+      try { json = JSON.parse(body.toString('utf8') || '{}') as typeof json } catch { /* answered below */ }
+      const model = json.model ?? 'unknown'
+      const waitGate = async (): Promise<void> => {
+        if (opts.streamGateMs === undefined) return
+        await Promise.race([gate, new Promise((resolve) => setTimeout(resolve, opts.streamGateMs))])
+      }
+      if (path === '/v1/messages' && json.stream === true) {
+        void anthropicStream(res, model, waitGate).then(() => { lastSent = Date.now() })
+      } else if (path === '/v1/messages') {
+        sendJson(res, 200, anthropicMessage(model))
+      } else if (path === '/v1/messages/count_tokens') {
+        sendJson(res, 200, { input_tokens: 12 })
+      } else if (path === '/v1/chat/completions' && json.stream === true) {
+        void openaiStream(res, model, waitGate).then(() => { lastSent = Date.now() })
+      } else if (path === '/v1/chat/completions') {
+        sendJson(res, 200, openaiCompletion(model))
+      } else if (path === '/v1/models') {
+        sendJson(res, 200, { data: [{ id: 'claude-sonnet-4-5', type: 'model' }], has_more: false, first_id: null, last_id: null })
+      } else {
+        sendJson(res, 200, { path, echo: true })
+      }
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    releaseStream: () => {
+      release()
+      gate = new Promise<void>((resolve) => { release = resolve })
+    },
+    lastEventSentAt: () => lastSent,
+    close: async () => {
+      server.closeAllConnections()
+      server.close()
+      await once(server, 'close')
+    },
+  }
+}
+
+function sendJson (res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'request-id': 'req_fake_1' })
+  res.end(text)
+}
+
+function anthropicMessage (model: string): unknown {
+  return {
+    id: 'msg_fake_1',
+    type: 'message',
+    role: 'assistant',
+    model,
+    content: [{ type: 'text', text: 'Hello from the fake upstream' }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: 10, output_tokens: 6 },
+  }
+}
+
+function openaiCompletion (model: string): unknown {
+  return {
+    id: 'chatcmpl-fake1',
+    object: 'chat.completion',
+    created: 1_763_000_000,
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the fake upstream', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 10, completion_tokens: 6, total_tokens: 16 },
+  }
+}
+
+const words = ['Hello', ' from', ' the', ' fake', ' upstream']
+
+async function anthropicStream (res: http.ServerResponse, model: string, afterFirst: () => Promise<void>): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
+  const event = (name: string, data: unknown): void => { res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`) }
+  event('message_start', { type: 'message_start', message: { id: 'msg_fake_2', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } })
+  await afterFirst()
+  event('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } })
+  event('ping', { type: 'ping' })
+  for (const w of words) event('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: w } })
+  event('content_block_stop', { type: 'content_block_stop', index: 0 })
+  event('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 6 } })
+  event('message_stop', { type: 'message_stop' })
+  res.end()
+}
+
+async function openaiStream (res: http.ServerResponse, model: string, afterFirst: () => Promise<void>): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
+  const chunk = (delta: unknown, finish: string | null): void => {
+    res.write(`data: ${JSON.stringify({ id: 'chatcmpl-fake2', object: 'chat.completion.chunk', created: 1_763_000_000, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`)
+  }
+  chunk({ role: 'assistant', content: '' }, null)
+  await afterFirst()
+  for (const w of words) chunk({ content: w }, null)
+  chunk({}, 'stop')
+  res.write('data: [DONE]\n\n')
+  res.end()
+}

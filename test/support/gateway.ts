@@ -1,0 +1,64 @@
+// Starts the real gateway in this process on a loopback port, with its log lines captured.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startGateway, type RunningGateway } from '../../src/server.js'
+
+export interface TestGateway extends RunningGateway {
+  /** Every log line written so far, parsed. */
+  logs: () => Array<Record<string, unknown>>
+  /** The decision lines only. */
+  decisions: () => Array<Record<string, unknown>>
+  /** The raw text of every log line, for "this never appears" checks. */
+  rawLogs: () => string
+}
+
+export function writeConfig (yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'geofence-test-'))
+  const file = join(dir, 'config.yaml')
+  writeFileSync(file, yaml)
+  return file
+}
+
+/** A config with both dialects pointed at `upstreamUrl`; `extra` is appended (YAML). */
+export function baseConfig (upstreamUrl: string, opts: { host?: string, trusted?: string[], rules?: string, policy?: string } = {}): string {
+  return `
+server: { host: "${opts.host ?? '127.0.0.1'}", port: 0, body_limit: 1mb }
+client_ip:
+  trusted_proxies: ${JSON.stringify(opts.trusted ?? ['127.0.0.1/32', '::1/128'])}
+groups:
+  restricted: [CN, HK, MO, RU, BY, IR, KP, CU, SY]
+upstreams:
+  anthropic: { url: "${upstreamUrl}", dialect: anthropic }
+  openai: { url: "${upstreamUrl}", dialect: openai }
+policy:
+  mode: enforce
+  default: block
+  unknown_location: block
+${opts.policy ?? ''}
+  rules:
+${opts.rules ?? `    - name: anthropic-frontier
+      upstreams: [anthropic]
+      models: ["claude-*"]
+      deny: [group:restricted]
+      action: block
+    - name: openai-frontier
+      upstreams: [openai]
+      models: ["gpt-*"]
+      deny: [group:restricted]
+      action: block`}
+`
+}
+
+export async function startTestGateway (yaml: string): Promise<TestGateway> {
+  const lines: string[] = []
+  const destination = { write: (s: string) => { lines.push(s) } }
+  const gw = await startGateway(writeConfig(yaml), { destination })
+  const logs = (): Array<Record<string, unknown>> => lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+  return {
+    ...gw,
+    logs,
+    decisions: () => logs().filter((l) => l['msg'] === 'decision'),
+    rawLogs: () => lines.join(''),
+  }
+}
