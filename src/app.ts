@@ -62,7 +62,7 @@ export async function buildApp (runtime: Runtime, opts: AppOptions): Promise<Fas
       startedAt: process.hrtime.bigint(),
       client,
       location: client.ip === null ? UNKNOWN_ADDRESS : runtime.locator.locate(client.ip),
-      upstream: null,
+      upstream: (request.routeOptions.config as { upstream?: string }).upstream ?? null,
       model: null,
       decision: null,
       logged: false,
@@ -105,8 +105,9 @@ export async function buildApp (runtime: Runtime, opts: AppOptions): Promise<Fas
   for (const upstream of config.upstreams.values()) {
     const mount = `/${upstream.name}`
     const handler = proxyHandler(runtime, upstream, DIALECTS[upstream.dialect], mount)
-    app.all(`${mount}/*`, handler)
-    app.all(mount, handler)
+    const routeConfig = { config: { upstream: upstream.name } }
+    app.all(`${mount}/*`, routeConfig, handler)
+    app.all(mount, routeConfig, handler)
   }
   return app
 }
@@ -114,7 +115,6 @@ export async function buildApp (runtime: Runtime, opts: AppOptions): Promise<Fas
 function proxyHandler (runtime: Runtime, upstream: UpstreamConfig, dialect: Dialect, mount: string) {
   return async function handle (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const st = request.geofence
-    st.upstream = upstream.name
     const { path, query, key } = upstreamPath(request.raw.url ?? '', mount)
     const body = request.body as Buffer | undefined
 

@@ -11,7 +11,13 @@ export interface Response {
 
 export async function send (url: string, opts: { method?: string, headers?: OutgoingHttpHeaders, body?: string | Buffer, localAddress?: string, family?: number } = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, {
+    // The path is sent exactly as written (new URL() would resolve dot segments and backslashes).
+    const m = /^http:\/\/(\[[^\]]+\]|[^/:]+):(\d+)(\/.*)?$/.exec(url)
+    if (m === null) throw new Error(`not a test URL: ${url}`)
+    const req = http.request({
+      host: (m[1] ?? '').replace(/^\[|\]$/g, ''),
+      port: Number(m[2]),
+      path: m[3] ?? '/',
       method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
       headers: opts.headers,
       agent: false,

@@ -1,0 +1,155 @@
+// What the gateway refuses to guess about, and what it forwards exactly as it checked it.
+import { gzipSync } from 'node:zlib'
+import http from 'node:http'
+import t from 'tap'
+import { startFakeUpstream } from '../support/fake-upstream.js'
+import { baseConfig, startTestGateway } from '../support/gateway.js'
+import { send } from '../support/http.js'
+
+const HONG_KONG = '203.198.0.1'
+const UNITED_STATES = '8.8.8.8'
+
+t.test('request checks', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const gw = await startTestGateway(baseConfig(upstream.url))
+  t.teardown(gw.close)
+  const post = async (path: string, body: string | Buffer, headers: Record<string, string> = {}): ReturnType<typeof send> =>
+    send(`${gw.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES, ...headers } })
+
+  t.test('a body that is not JSON gets a 400 in the Anthropic shape', async (t) => {
+    const before = upstream.calls.length
+    const res = await post('/anthropic/v1/messages', 'model=claude-sonnet-4-5')
+    t.equal(res.status, 400)
+    t.same(res.json(), {
+      type: 'error',
+      error: { type: 'invalid_request_error', message: 'the request body is not valid JSON in UTF-8' },
+      request_id: res.headers['x-geofence-decision-id'],
+    })
+    t.equal(upstream.calls.length, before)
+    t.match(gw.decisions().at(-1), { action: 'block', status: 400, model: null, reason: 'the request body is not valid JSON in UTF-8' })
+  })
+
+  t.test('no model, a non-string model, an empty model, a non-object body: 400', async (t) => {
+    for (const [body, message] of [
+      ['{"messages":[]}', 'the request body has no "model"'],
+      ['{"model":["claude-sonnet-4-5"]}', '"model" must be a non-empty string'],
+      ['{"model":null}', '"model" must be a non-empty string'],
+      ['{"model":""}', '"model" must be a non-empty string'],
+      ['["claude-sonnet-4-5"]', 'the request body must be a JSON object'],
+      ['', 'the request has no body; a JSON body with a "model" is required'],
+    ] as const) {
+      const res = await post('/openai/v1/chat/completions', body)
+      t.equal(res.status, 400, body)
+      t.same(res.json(), { error: { message, type: 'invalid_request_error', param: null, code: null } }, body)
+    }
+  })
+
+  t.test('invalid UTF-8 is refused, not repaired', async (t) => {
+    const res = await post('/anthropic/v1/messages', Buffer.concat([Buffer.from('{"model":"claude-'), Buffer.from([0xff]), Buffer.from('"}')]))
+    t.equal(res.status, 400)
+  })
+
+  t.test('the model is read whatever the Content-Type says, or when there is none', async (t) => {
+    const body = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1, messages: [] })
+    for (const type of [undefined, 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const headers: Record<string, string> = { 'x-forwarded-for': HONG_KONG }
+      if (type !== undefined) headers['content-type'] = type
+      const res = await send(`${gw.url}/anthropic/v1/messages`, { method: 'POST', body, headers })
+      t.equal(res.status, 451, `Content-Type ${String(type)}`)
+    }
+  })
+
+  t.test('a body over server.body_limit gets a 413 request_too_large', async (t) => {
+    const before = upstream.calls.length
+    const big = JSON.stringify({ model: 'claude-sonnet-4-5', pad: 'x'.repeat(1024 * 1024) })
+    const res = await post('/anthropic/v1/messages', big)
+    t.equal(res.status, 413)
+    t.equal(res.json().error.type, 'request_too_large')
+    t.equal(upstream.calls.length, before)
+  })
+
+  t.test('a compressed body gets a 415 (the gateway does not decide on bytes it cannot read)', async (t) => {
+    const res = await post('/openai/v1/chat/completions', gzipSync(JSON.stringify({ model: 'gpt-4o' })), { 'content-encoding': 'gzip' })
+    t.equal(res.status, 415)
+    t.equal(res.json().error.code, 'unsupported_content_encoding')
+  })
+
+  t.test('paths servers read differently are refused; trailing slash and case are still checked', async (t) => {
+    const body = JSON.stringify({ model: 'claude-sonnet-4-5' })
+    for (const path of ['/anthropic/v1//messages', '/anthropic/v1/./messages', '/anthropic/v1/x/../messages', '/anthropic/v1%2Fmessages', '/anthropic/v1/messages%00', '/anthropic/v1\\messages']) {
+      const res = await post(path, body, { 'x-forwarded-for': HONG_KONG })
+      t.equal(res.status, 400, path)
+      t.match(res.json().error.message, /the request path is refused/, path)
+    }
+    for (const path of ['/anthropic/v1/messages/', '/anthropic/V1/Messages']) {
+      const res = await post(path, body, { 'x-forwarded-for': HONG_KONG })
+      t.equal(res.status, 451, path)
+    }
+  })
+
+  t.test('the upstream receives the exact bytes checked, the path and the query string', async (t) => {
+    const body = Buffer.from('{ "model" :"claude-sonnet-4-5",\n  "max_tokens": 1, "messages": [], "note": "\\u00e9 caf\u00e9" }  \n')
+    const res = await post('/anthropic/v1/messages?beta=true&x=%2F', body, { forwarded: `for=${UNITED_STATES}`, 'x-real-ip': '10.0.0.1' })
+    t.equal(res.status, 200)
+    const call = upstream.calls.at(-1)
+    t.equal(call?.url, '/v1/messages?beta=true&x=%2F')
+    t.ok(call?.body.equals(body), 'byte for byte')
+    t.equal(call?.headers['content-length'], String(body.length))
+    for (const h of ['x-forwarded-for', 'forwarded', 'x-real-ip']) t.equal(call?.headers[h], undefined, `${h} is not sent on`)
+  })
+
+  t.test('a chunked request body is read whole and forwarded whole', async (t) => {
+    const res = await new Promise<{ status: number }>((resolve, reject) => {
+      const req = http.request(`${gw.url}/anthropic/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES } }, (r) => { r.resume(); r.on('end', () => { resolve({ status: r.statusCode ?? 0 }) }) })
+      req.on('error', reject)
+      req.write('{"model":"claude-')
+      setTimeout(() => { req.end('sonnet-4-5","max_tokens":1,"messages":[]}') }, 20)
+    })
+    t.equal(res.status, 200)
+    t.equal(upstream.calls.at(-1)?.body.toString(), '{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[]}')
+  })
+
+  t.test('an endpoint that names no model falls under policy.default', async (t) => {
+    const res = await send(`${gw.url}/anthropic/v1/models`, { headers: { 'x-forwarded-for': UNITED_STATES } })
+    t.equal(res.status, 451)
+    t.match(gw.decisions().at(-1), { action: 'block', rule: null, model: null, reason: /names no model: policy.default is block/ })
+  })
+
+  t.test('every response carries the decision id, 404 included', async (t) => {
+    const res = await send(`${gw.url}/nowhere/v1/messages`)
+    t.equal(res.status, 404)
+    t.match(res.headers['x-geofence-decision-id'], /^[0-9a-f-]{36}$/)
+    t.equal(res.json().error.decision_id, res.headers['x-geofence-decision-id'])
+    t.match(gw.decisions().at(-1), { upstream: null, action: 'block', status: 404 })
+  })
+})
+
+t.test('policy.default allow lets model-less endpoints through; unknown_location allow lets unlocated callers through', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const yaml = baseConfig(upstream.url).replace('default: block', 'default: allow').replace('unknown_location: block', 'unknown_location: allow')
+  const gw = await startTestGateway(yaml)
+  t.teardown(gw.close)
+  const models = await send(`${gw.url}/anthropic/v1/models?limit=5`, { headers: { 'x-forwarded-for': HONG_KONG } })
+  t.equal(models.status, 200)
+  t.equal(upstream.calls.at(-1)?.url, '/v1/models?limit=5')
+  const local = await send(`${gw.url}/anthropic/v1/messages`, { method: 'POST', body: '{"model":"claude-sonnet-4-5"}', headers: { 'content-type': 'application/json' } })
+  t.equal(local.status, 200, 'a loopback caller (unknown location) passes under unknown_location: allow')
+  t.match(gw.decisions().at(-1), { country: null, action: 'allow', reason: /unknown_location is allow/ })
+})
+
+t.test('an unreachable upstream is a 502 in the dialect shape', async (t) => {
+  const upstream = await startFakeUpstream()
+  const deadUrl = upstream.url
+  await upstream.close()
+  const gw = await startTestGateway(baseConfig(deadUrl))
+  t.teardown(gw.close)
+  const res = await send(`${gw.url}/anthropic/v1/messages`, { method: 'POST', body: '{"model":"claude-sonnet-4-5"}', headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES } })
+  t.equal(res.status, 502)
+  t.same(res.json(), { type: 'error', error: { type: 'api_error', message: 'the upstream could not be reached' }, request_id: res.headers['x-geofence-decision-id'] })
+  t.match(gw.decisions().at(-1), { action: 'allow', status: 502 })
+  const oa = await send(`${gw.url}/openai/v1/chat/completions`, { method: 'POST', body: '{"model":"gpt-4o"}', headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES } })
+  t.equal(oa.status, 502)
+  t.same(oa.json(), { error: { message: 'the upstream could not be reached', type: 'server_error', param: null, code: 'bad_gateway' } })
+})
