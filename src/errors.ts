@@ -65,5 +65,5 @@ export function formatKeyPath (path: ReadonlyArray<string | number>): string {
 
 export function formatProblem (file: string, p: ConfigProblem): string {
   const where = p.line === undefined ? file : `${file}:${p.line}:${p.col ?? 1}`
-  return `${where}: ${formatKeyPath(p.path)}: ${p.message}`
+  return p.path.length === 0 ? `${where}: ${p.message}` : `${where}: ${formatKeyPath(p.path)}: ${p.message}`
 }

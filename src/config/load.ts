@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { Ajv, type ErrorObject } from 'ajv'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml'
-import { ConfigError, type ConfigProblem } from '../errors.js'
+import { ConfigError, formatKeyPath, type ConfigProblem } from '../errors.js'
 import { CONFIG_SCHEMA, type RawConfig } from './schema.js'
 import { validate, type Config } from './validate.js'
 
@@ -12,7 +12,7 @@ export type { Config } from './validate.js'
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
-const ajv = new Ajv({ allErrors: true, coerceTypes: true, strict: true, allowUnionTypes: true })
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, strict: true, allowUnionTypes: true, verbose: true })
 const checkShape = ajv.compile<RawConfig>(CONFIG_SCHEMA)
 
 export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
@@ -30,9 +30,10 @@ export function parseConfig (file: string, bytes: Buffer, env: NodeJS.ProcessEnv
   const doc = parseDocument(bytes.toString('utf8'), { lineCounter, prettyErrors: true, uniqueKeys: true })
   const where = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
 
-  const problems: ConfigProblem[] = doc.errors.map((e) => ({
+  // After the first few syntax errors the rest are usually echoes of them.
+  const problems: ConfigProblem[] = doc.errors.slice(0, 3).map((e) => ({
     path: [],
-    message: e.message.split('\n')[0] ?? e.message,
+    message: (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, ''),
     ...(e.linePos === undefined ? {} : { line: e.linePos[0].line, col: e.linePos[0].col }),
   }))
   if (problems.length > 0) throw new ConfigError(file, problems)
@@ -40,15 +41,19 @@ export function parseConfig (file: string, bytes: Buffer, env: NodeJS.ProcessEnv
   problems.push(...substituteEnv(doc, env, where))
   const raw: unknown = doc.toJS() ?? {}
   const position = (path: ReadonlyArray<string | number>): { line: number, col: number } | undefined => nodePosition(doc, path, where)
-  const located = (p: ConfigProblem): ConfigProblem => ({ ...position(p.path), ...p })
+  // A value emptied by a missing variable is reported once, as the missing variable.
+  const envPaths = new Set(problems.map((p) => formatKeyPath(p.path)))
+  const add = (found: ConfigProblem[]): void => {
+    for (const p of found) if (!envPaths.has(formatKeyPath(p.path))) problems.push({ ...position(p.path), ...p })
+  }
 
   if (!checkShape(raw)) {
-    problems.push(...(checkShape.errors ?? []).map((e) => located(shapeProblem(e))))
+    add((checkShape.errors ?? []).map(shapeProblem))
     throw new ConfigError(file, problems)
   }
   const revision = createHash('sha256').update(bytes).digest('hex')
   const { config, problems: meaning } = validate(raw, { file, revision, position })
-  problems.push(...meaning.map(located))
+  add(meaning)
   if (problems.length > 0 || config === null) throw new ConfigError(file, problems)
   return config
 }
@@ -136,7 +141,8 @@ function suggest (key: string, parentSchema: unknown): string {
   const props = (parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties
   if (!props) return ''
   const known = Object.keys(props)
-  const close = known.find((k) => distance(k, key) <= 2 || k.replace(/_/g, '') === key.replace(/[-_]/g, '').toLowerCase())
+  const stem = key.toLowerCase().replace(/-/g, '_').slice(0, Math.max(4, key.length - 2))
+  const close = known.find((k) => distance(k, key) <= 2 || k.startsWith(stem))
   return close === undefined ? ` (known keys: ${known.join(', ')})` : ` (did you mean "${close}"?)`
 }
 
