@@ -3,6 +3,9 @@
 import { GatewayError } from '../errors.js'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+export const MAX_MODEL_LENGTH = 256
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 
 export function modelFromJsonBody (body: Buffer | undefined): string {
   if (body === undefined || body.length === 0) {
@@ -22,6 +25,11 @@ export function modelFromJsonBody (body: Buffer | undefined): string {
     throw new GatewayError('invalid_request', model === undefined
       ? 'the request body has no "model"'
       : '"model" must be a non-empty string')
+  }
+  // Model ids are short printable names; anything else is not one (and would carry
+  // arbitrary client text into the decision log).
+  if (model.length > MAX_MODEL_LENGTH || CONTROL.test(model)) {
+    throw new GatewayError('invalid_request', `"model" is not a model id (over ${MAX_MODEL_LENGTH} characters, or control characters)`)
   }
   return model
 }

@@ -36,6 +36,8 @@ t.test('request checks', async (t) => {
       ['{"model":["claude-sonnet-4-5"]}', '"model" must be a non-empty string'],
       ['{"model":null}', '"model" must be a non-empty string'],
       ['{"model":""}', '"model" must be a non-empty string'],
+      [JSON.stringify({ model: 'claude-'.repeat(40) }), '"model" is not a model id (over 256 characters, or control characters)'],
+      ['{"model":"claude-sonnet-4-5\\n"}', '"model" is not a model id (over 256 characters, or control characters)'],
       ['["claude-sonnet-4-5"]', 'the request body must be a JSON object'],
       ['', 'the request has no body; a JSON body with a "model" is required'],
     ] as const) {

@@ -1,0 +1,106 @@
+// The geofence command as a user runs it: exit statuses, output, and `explain` agreeing with a
+// live `serve` for the same caller and model.
+import { spawn, spawnSync } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import t from 'tap'
+import { startFakeUpstream } from './support/fake-upstream.js'
+import { baseConfig, writeConfig } from './support/gateway.js'
+import { send } from './support/http.js'
+
+const CLI = ['--import', 'tsx', 'src/cli.ts']
+const run = (...args: string[]): { status: number | null, stdout: string, stderr: string } => {
+  const r = spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8', timeout: 30_000 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+t.test('--help documents every command', async (t) => {
+  const r = run('--help')
+  t.equal(r.status, 0)
+  for (const cmd of ['geofence serve --config FILE', 'geofence validate FILE', 'geofence explain --config FILE --ip IP --model MODEL [--upstream NAME] [--json]']) {
+    t.ok(r.stdout.includes(cmd), cmd)
+  }
+  const unknown = run('frobnicate')
+  t.equal(unknown.status, 2)
+  t.match(unknown.stderr, /unknown command "frobnicate"/)
+})
+
+t.test('validate: 0 for a good file, 2 with every problem for a bad one', async (t) => {
+  t.equal(run('validate', 'config/example.yaml').status, 0)
+  const file = writeConfig(baseConfig('http://127.0.0.1:1').replace('restricted: [CN,', 'restricted: [UK, CN,').replace('upstreams: [anthropic]', 'upstreams: [anthropics]'))
+  const r = run('validate', file)
+  t.equal(r.status, 2)
+  t.match(r.stderr, `${file}:6:16: groups.restricted[0]: "UK" is not a country code`)
+  t.match(r.stderr, /:\d+:\d+: policy\.rules\[0\]\.upstreams\[0\]: unknown upstream "anthropics"/)
+  t.match(r.stderr, /2 problem\(s\) in .*; nothing was started/)
+})
+
+t.test('serve refuses to start on a bad config (exit 2, nothing listens)', async (t) => {
+  const file = writeConfig(baseConfig('http://127.0.0.1:1').replace('body_limit: 1mb', 'body_limit: lots'))
+  const r = run('serve', '--config', file)
+  t.equal(r.status, 2)
+  t.match(r.stderr, /server\.body_limit: "lots" is not a size/)
+  t.notMatch(r.stdout, /listening/)
+})
+
+t.test('explain: the decision and why, as text or one JSON object', async (t) => {
+  const json = run('explain', '--config', 'config/example.yaml', '--ip', '203.198.0.1', '--model', 'claude-sonnet-4-5', '--json')
+  t.equal(json.status, 0)
+  const e = JSON.parse(json.stdout) as Record<string, unknown>
+  t.match(e, {
+    action: 'block', enforced: true, rule: 'anthropic-frontier', reason: 'country HK is in the deny list of rule anthropic-frontier',
+    client_ip: '203.198.0.1', location: { country: 'HK', source: 'geoip' }, upstream: 'anthropic', model: 'claude-sonnet-4-5',
+  })
+  t.match(e['policy_revision'], /^[0-9a-f]{64}$/)
+  const text = run('explain', '--config', 'config/example.yaml', '--ip', '::ffff:8.8.8.8', '--model', 'gpt-4o')
+  t.equal(text.status, 0)
+  t.match(text.stdout, /decision: +allow/)
+  t.match(text.stdout, /client: +8\.8\.8\.8 -> US/)
+  t.match(text.stdout, /upstream: +openai/, 'the upstream is inferred from the rule that matches the model')
+  const local = JSON.parse(run('explain', '--config', 'config/example.yaml', '--ip', '10.1.2.3', '--model', 'claude-opus-4-1', '--json').stdout) as Record<string, unknown>
+  t.match(local, { action: 'block', location: { country: null, source: 'none', reason: 'special-purpose address' } })
+  const bad = run('explain', '--config', 'config/example.yaml', '--ip', '1.2.3', '--model', 'x')
+  t.equal(bad.status, 2)
+  t.match(bad.stderr, /"1\.2\.3" is not an IP address/)
+})
+
+t.test('explain and a live serve give the same decision for the same IP and model', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const file = writeConfig(baseConfig(upstream.url))
+  const child = spawn(process.execPath, [...CLI, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines: Array<Record<string, unknown>> = []
+  const listening = new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>
+      lines.push(entry)
+      if (entry['msg'] === 'listening') resolve(String(entry['url']))
+    })
+    child.once('exit', (code) => { reject(new Error(`serve exited with ${String(code)}`)) })
+  })
+  const url = await listening
+  const cases: Array<[string, string, string]> = [
+    ['203.198.0.1', 'claude-sonnet-4-5', 'anthropic'],
+    ['8.8.8.8', 'claude-sonnet-4-5', 'anthropic'],
+    ['114.114.114.114', 'gpt-4o', 'openai'],
+    ['81.2.69.142', 'gpt-4o', 'openai'],
+    ['77.88.8.8', 'llama-3-70b', 'openai'],
+    ['10.9.9.9', 'claude-haiku-4-5', 'anthropic'],
+  ]
+  for (const [ip, model, upstreamName] of cases) {
+    const path = upstreamName === 'anthropic' ? '/anthropic/v1/messages' : '/openai/v1/chat/completions'
+    const res = await send(`${url}${path}`, { body: JSON.stringify({ model, messages: [] }), headers: { 'content-type': 'application/json', 'x-forwarded-for': ip } })
+    const explained = JSON.parse(run('explain', '--config', file, '--ip', ip, '--model', model, '--upstream', upstreamName, '--json').stdout) as Record<string, unknown>
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const live = lines.find((l) => l['decision_id'] === res.headers['x-geofence-decision-id'])
+    t.ok(live, `a decision line for ${ip} ${model}`)
+    t.same(
+      { action: live?.['action'], enforced: live?.['enforced'], rule: live?.['rule'], reason: live?.['reason'], country: live?.['country'], revision: live?.['policy_revision'] },
+      { action: explained['action'], enforced: explained['enforced'], rule: explained['rule'], reason: explained['reason'], country: (explained['location'] as Record<string, unknown>)['country'], revision: explained['policy_revision'] },
+      `${ip} asking for ${model}: same decision`,
+    )
+    t.equal(res.status, explained['action'] === 'block' ? 451 : 200)
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  t.equal(await exited, 0, 'SIGTERM stops the gateway with exit status 0')
+})
