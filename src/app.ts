@@ -9,7 +9,7 @@ import replyFrom from '@fastify/reply-from'
 import type { Logger } from 'pino'
 import { GatewayError, type ErrorKind } from './errors.js'
 import { DIALECTS, type Dialect } from './dialects/registry.js'
-import type { UpstreamConfig } from './config/validate.js'
+import { replaceValue } from './proxy/json-members.js'
 import { resolveClientIp } from './geo/client-ip.js'
 import { UNKNOWN_ADDRESS } from './geo/locator.js'
 import { evaluate } from './policy/evaluate.js'
@@ -17,7 +17,7 @@ import { decisionRecord, type RequestState } from './observability/decision-log.
 import { forward, REPLY_FROM_OPTIONS } from './proxy/forward.js'
 import { modelFromJsonBody } from './proxy/request-model.js'
 import { upstreamPath } from './proxy/upstream-path.js'
-import type { Runtime } from './runtime.js'
+import type { RuntimeRef } from './runtime.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,17 +27,23 @@ declare module 'fastify' {
 
 export const DECISION_HEADER = 'x-geofence-decision-id'
 
+export const ROUTED_MODEL_HEADER = 'x-geofence-routed-model'
+
 export interface AppOptions {
   logger: Logger
 }
 
-export async function buildApp (runtime: Runtime, opts: AppOptions): Promise<FastifyInstance> {
-  const { config } = runtime
+/**
+ * The gateway over a revision reference: each request reads `ref.current` once, in onRequest,
+ * and keeps that revision to the end, so a reload never changes a request in flight. The
+ * server section (host, port, body_limit) is read once, here: it needs a restart.
+ */
+export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<FastifyInstance> {
   const app = fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Fastify's own request lines are off: the decision line is the request log.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'decision_id' }),
-    bodyLimit: config.server.bodyLimit,
+    bodyLimit: ref.current.config.server.bodyLimit,
     // The decision id is ours: a client-supplied request id is never taken.
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -56,13 +62,17 @@ export async function buildApp (runtime: Runtime, opts: AppOptions): Promise<Fas
   app.decorateRequest('geofence', null as unknown as RequestState)
 
   app.addHook('onRequest', (request, _reply, done) => {
+    const runtime = ref.current
     const client = resolveClientIp(request.raw.socket.remoteAddress, request.headers, runtime.clientIp)
+    const url = request.raw.url ?? '/'
+    const name = mountName(url)
     request.geofence = {
+      runtime,
       decisionId: request.id,
       startedAt: process.hrtime.bigint(),
       client,
       location: client.ip === null ? UNKNOWN_ADDRESS : runtime.locator.locate(client.ip),
-      upstream: (request.routeOptions.config as { upstream?: string }).upstream ?? null,
+      upstream: runtime.config.upstreams.has(name) ? name : null,
       model: null,
       decision: null,
       logged: false,
@@ -79,7 +89,7 @@ export async function buildApp (runtime: Runtime, opts: AppOptions): Promise<Fas
     const st = request.geofence
     if (st === null || st.logged) return
     st.logged = true
-    opts.logger.info(decisionRecord(st, runtime.policy.revision, request.method, request.raw.url ?? '', status), 'decision')
+    opts.logger.info(decisionRecord(st, request.method, request.raw.url ?? '', status), 'decision')
   }
   app.addHook('onResponse', (request, reply, done) => { logDecision(request, reply.statusCode); done() })
   // A client that goes away mid-stream still leaves its decision line (499, as nginx logs it).
@@ -92,7 +102,7 @@ export async function buildApp (runtime: Runtime, opts: AppOptions): Promise<Fas
     // allow, an upstream failure (502, 504) leaves the decision as it was.
     if (st !== null && st.decision === null) st.decision = { action: 'block', enforced: true, rule: null, reason: err.message }
     if (err.status >= 500) request.log.error({ err: error }, 'request failed')
-    const upstream = st?.upstream == null ? undefined : config.upstreams.get(st.upstream)
+    const upstream = st?.upstream == null ? undefined : st.runtime.config.upstreams.get(st.upstream)
     const dialect = upstream === undefined ? undefined : DIALECTS[upstream.dialect]
     reply.code(err.status).type('application/json').send(renderError(dialect, err.kind, err.message, request.id))
   })
@@ -102,45 +112,56 @@ export async function buildApp (runtime: Runtime, opts: AppOptions): Promise<Fas
     reply.code(404).type('application/json').send(renderError(undefined, 'not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`, request.id))
   })
 
-  for (const upstream of config.upstreams.values()) {
-    const mount = `/${upstream.name}`
-    const handler = proxyHandler(runtime, upstream, DIALECTS[upstream.dialect], mount)
-    const routeConfig = { config: { upstream: upstream.name } }
-    app.all(`${mount}/*`, routeConfig, handler)
-    app.all(mount, routeConfig, handler)
-  }
+  // One route for every upstream, so that a reload can add, remove or re-point upstreams.
+  app.all('/*', handle)
   return app
 }
 
-function proxyHandler (runtime: Runtime, upstream: UpstreamConfig, dialect: Dialect, mount: string) {
-  return async function handle (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const st = request.geofence
-    const { path, query, key } = upstreamPath(request.raw.url ?? '', mount)
-    const body = request.body as Buffer | undefined
-
-    const encoding = request.headers['content-encoding']
-    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-      throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${encoding}", which the gateway does not decode`)
-    }
-    if (request.method === 'POST' && dialect.modelEndpoints.has(key)) {
-      st.model = modelFromJsonBody(body)
-    }
-
-    const decision = evaluate(runtime.policy, {
-      upstream: upstream.name,
-      model: st.model,
-      country: st.location.country,
-      locationProblem: st.client.problem ?? st.location.reason,
-    })
-    st.decision = decision
-    if (decision.action === 'block' && decision.enforced) {
-      throw new GatewayError('blocked', blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId))
-    }
-    forward(reply, `${upstream.url}${path}${query}`, body, request.headers['content-type'])
-    return reply
-  }
+/** The first path segment: the upstream's mount name. */
+function mountName (url: string): string {
+  const end = url.slice(1).search(/[/?]/)
+  return end === -1 ? url.slice(1) : url.slice(1, end + 1)
 }
 
+async function handle (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const st = request.geofence
+  const { runtime } = st
+  const upstream = st.upstream === null ? undefined : runtime.config.upstreams.get(st.upstream)
+  if (upstream === undefined) {
+    throw new GatewayError('not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`)
+  }
+  const dialect = DIALECTS[upstream.dialect]
+  const { path, query, key } = upstreamPath(request.raw.url ?? '', `/${upstream.name}`)
+  let body = request.body as Buffer | undefined
+
+  const encoding = request.headers['content-encoding']
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${encoding}", which the gateway does not decode`)
+  }
+  const found = request.method === 'POST' && dialect.modelEndpoints.has(key) ? modelFromJsonBody(body) : null
+  st.model = found?.model ?? null
+
+  const decision = evaluate(runtime.policy, {
+    upstream: upstream.name,
+    model: st.model,
+    location: st.location,
+    locationProblem: st.client.problem ?? st.location.reason,
+  })
+  st.decision = decision
+  let target = upstream
+  if (decision.enforced && decision.action === 'block') {
+    throw new GatewayError('blocked', blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId))
+  }
+  if (decision.enforced && decision.route !== undefined && found !== null && body !== undefined) {
+    const routed = runtime.config.upstreams.get(decision.route.upstream)
+    if (routed === undefined) throw new GatewayError('internal', `route target ${decision.route.upstream} is not configured`)
+    target = routed
+    body = replaceValue(body, found.member, decision.route.model)
+    reply.header(ROUTED_MODEL_HEADER, decision.route.model)
+  }
+  forward(reply, `${target.url}${path}${query}`, body, request.headers['content-type'])
+  return reply
+}
 function blockMessage (model: string | null, country: string | null, rule: string | null, reason: string, id: string): string {
   const what = model === null ? 'This request' : `Model "${model}"`
   const where = country === null ? 'from an unknown location' : `from ${country}`

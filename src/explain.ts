@@ -2,17 +2,27 @@
 // special-purpose check, cache-free database lookup, compiled policy), for one IP and model.
 import { canonicalAddress } from './geo/address.js'
 import { globToRegExp } from './policy/compile.js'
-import { evaluate } from './policy/evaluate.js'
+import { evaluate, type Decision } from './policy/evaluate.js'
 import { loadRuntime, type Runtime } from './runtime.js'
 import type { Location } from './geo/locator.js'
 
 export interface Explanation {
-  action: 'allow' | 'block'
+  action: Decision['action']
   enforced: boolean
   rule: string | null
   reason: string
+  route?: Decision['route']
   client_ip: string
-  location: { country: string | null, registered_country: string | null, source: Location['source'], database?: string, reason?: string }
+  location: {
+    country: string | null
+    registered_country: string | null
+    subdivisions: readonly string[]
+    anonymous: readonly string[]
+    source: Location['source']
+    database?: string
+    network?: string
+    reason?: string
+  }
   upstream: string
   model: string
   policy_revision: string
@@ -30,15 +40,18 @@ export function explainWith (runtime: Runtime, ip: string, model: string, upstre
     return { problem: `unknown upstream "${upstream}" (known: ${[...runtime.config.upstreams.keys()].join(', ')})` }
   }
   const loc = runtime.locator.locate(client)
-  const decision = evaluate(runtime.policy, { upstream, model, country: loc.country, locationProblem: loc.reason })
+  const decision = evaluate(runtime.policy, { upstream, model, location: loc, locationProblem: loc.reason })
   return {
     ...decision,
     client_ip: client,
     location: {
       country: loc.country,
       registered_country: loc.registeredCountry,
+      subdivisions: loc.subdivisions,
+      anonymous: loc.anonymous,
       source: loc.source,
       ...(loc.database === undefined ? {} : { database: loc.database }),
+      ...(loc.network === undefined ? {} : { network: loc.network }),
       ...(loc.reason === undefined ? {} : { reason: loc.reason }),
     },
     upstream,
@@ -58,10 +71,10 @@ function inferUpstream (runtime: Runtime, model: string): string {
 export function formatExplanation (e: Explanation): string {
   const where = e.location.country ?? `unknown (${e.location.reason ?? 'no country'})`
   return [
-    `decision:  ${e.action}${e.action === 'block' && !e.enforced ? ' (dry-run: recorded, not enforced)' : ''}`,
+    `decision:  ${e.action}${e.route === undefined ? '' : ` to ${e.route.upstream} (${e.route.model})`}${e.action !== 'allow' && !e.enforced ? ' (dry-run: recorded, not enforced)' : ''}`,
     `rule:      ${e.rule ?? 'policy.default'}`,
     `reason:    ${e.reason}`,
-    `client:    ${e.client_ip} -> ${where} (source: ${e.location.source}${e.location.database === undefined ? '' : `, ${e.location.database}`})`,
+    `client:    ${e.client_ip} -> ${where}${e.location.subdivisions.length > 0 ? ` ${e.location.subdivisions.join(' ')}` : ''} (source: ${e.location.source}${e.location.network === undefined ? '' : ` ${e.location.network}`}${e.location.database === undefined ? '' : `, ${e.location.database}`})${e.location.anonymous.length > 0 ? ` anonymous: ${e.location.anonymous.join(', ')}` : ''}`,
     `upstream:  ${e.upstream}`,
     `model:     ${e.model}`,
     `revision:  ${e.policy_revision}`,

@@ -1,12 +1,13 @@
-// Everything one config revision needs at request time, built once off the hot path:
-// the validated config, the compiled policy, the open databases behind their cache, the
-// trusted-proxy set. A start with anything unusable throws and nothing listens.
-import { ConfigError } from './errors.js'
+// Everything one config revision needs at request time, built once off the hot path: the
+// validated config, the compiled policy, the open databases behind a fresh cache, the
+// trusted-proxy set. Building it is all-or-nothing: at start a failure stops the start; at
+// reload it leaves the running revision in place.
+import { ConfigError, type ConfigProblem } from './errors.js'
 import { loadConfig, type Config } from './config/load.js'
+import { EMBEDDED_DATABASE } from './config/validate.js'
 import { AddressSet } from './geo/address.js'
 import type { ClientIpOptions } from './geo/client-ip.js'
-import { DatabaseError, openDatabase } from './geo/databases.js'
-import { DEFAULT_DATABASE } from './geo/databases.js'
+import { DEFAULT_DATABASE, DatabaseError, openDatabase, type DatabaseKind, type GeoDatabase } from './geo/databases.js'
 import { Locator } from './geo/locator.js'
 import { compilePolicy, type Policy } from './policy/compile.js'
 
@@ -17,21 +18,47 @@ export interface Runtime {
   clientIp: ClientIpOptions
 }
 
+/** The revision in force; a reload replaces `current` in one assignment. */
+export interface RuntimeRef {
+  current: Runtime
+}
+
 export async function createRuntime (config: Config): Promise<Runtime> {
-  const files = config.geoip.databases.length === 0 ? [DEFAULT_DATABASE] : config.geoip.databases
-  const opened = await Promise.allSettled(files.map(openDatabase))
-  const problems = opened.flatMap((r, i) => {
-    if (r.status === 'fulfilled') return []
-    const path = config.geoip.databases.length === 0 ? ['geoip'] : ['geoip', 'databases', i]
-    const message = r.reason instanceof DatabaseError ? r.reason.message : String(r.reason)
-    return [{ path, message: `cannot use the database ${message}`, ...config.position(path) }]
+  const wanted: Array<{ file: string, kind: DatabaseKind, path: Array<string | number> }> =
+    config.geoip.databases.length === 0
+      ? [{ file: DEFAULT_DATABASE, kind: 'location', path: ['geoip'] }]
+      : config.geoip.databases.map((f, i) => ({ file: f === EMBEDDED_DATABASE ? DEFAULT_DATABASE : f, kind: 'location', path: ['geoip', 'databases', i] }))
+  if (config.geoip.anonymousIp !== null) wanted.push({ file: config.geoip.anonymousIp, kind: 'anonymous', path: ['geoip', 'anonymous_ip'] })
+
+  const opened = await Promise.allSettled(wanted.map(async (w) => openDatabase(w.file, w.kind)))
+  const problems: ConfigProblem[] = []
+  const databases: GeoDatabase[] = []
+  opened.forEach((r, i) => {
+    const path = wanted[i]?.path ?? ['geoip']
+    if (r.status === 'fulfilled') databases.push(r.value)
+    else problems.push({ path, message: `cannot use the database ${r.reason instanceof DatabaseError ? r.reason.message : String(r.reason)}`, ...config.position(path) })
   })
+  const location = databases.filter((d) => d.kind === 'location')
+  if (problems.length === 0 && !location.some((d) => d.hasSubdivisions)) {
+    // Naming a subdivision no database can see would be a silent pass: refuse it.
+    for (const rule of config.policy.rules) {
+      for (const path of rule.subdivisionPaths) {
+        problems.push({
+          path,
+          message: `rule "${rule.name}" names subdivisions (ISO 3166-2), but no configured database carries them: add a City database to geoip.databases, or name countries only (built-in groups have a "-countries" variant)`,
+          ...config.position(path),
+        })
+      }
+    }
+  }
   if (problems.length > 0) throw new ConfigError(config.file, problems)
-  const databases = opened.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof openDatabase>>>).value)
   return {
     config,
     policy: compilePolicy(config),
-    locator: new Locator(databases, config.geoip.cache),
+    locator: new Locator(location, config.geoip.cache, {
+      networks: config.networks,
+      anonymous: databases.find((d) => d.kind === 'anonymous') ?? null,
+    }),
     clientIp: { trusted: new AddressSet(config.clientIp.trustedProxies), headers: config.clientIp.headers },
   }
 }

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { DestinationStream, Logger } from 'pino'
 import { buildApp } from './app.js'
 import { createLogger } from './observability/logger.js'
-import { loadRuntime, type Runtime } from './runtime.js'
+import { loadRuntime, type Runtime, type RuntimeRef } from './runtime.js'
 
 export interface RunningGateway {
   app: FastifyInstance
@@ -23,7 +23,8 @@ export interface StartOptions {
 export async function startGateway (configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
   const runtime = await loadRuntime(configFile)
   const logger = createLogger(runtime.config.logging.level, opts.destination)
-  const app = await buildApp(runtime, { logger })
+  const ref: RuntimeRef = { current: runtime }
+  const app = await buildApp(ref, { logger })
   const { host, port } = runtime.config.server
   await app.listen({ host, port })
   const addr = app.server.address()

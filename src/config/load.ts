@@ -48,7 +48,7 @@ export function parseConfig (file: string, bytes: Buffer, env: NodeJS.ProcessEnv
   }
 
   if (!checkShape(raw)) {
-    add((checkShape.errors ?? []).map(shapeProblem))
+    add(shapeProblems(checkShape.errors ?? []))
     throw new ConfigError(file, problems)
   }
   const revision = createHash('sha256').update(bytes).digest('hex')
@@ -113,6 +113,14 @@ function nodePosition (doc: Document, path: ReadonlyArray<string | number>, wher
   return top?.range ? where(top.range[0]) : undefined
 }
 
+/** One problem per ajv error, except that a failed anyOf is one problem, not one per branch. */
+function shapeProblems (errors: readonly ErrorObject[]): ConfigProblem[] {
+  const alternatives = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath)
+  return errors
+    .filter((e) => e.keyword === 'anyOf' || !alternatives.some((p) => e.instancePath === p || e.instancePath.startsWith(`${p}/`)))
+    .map(shapeProblem)
+}
+
 function shapeProblem (e: ErrorObject): ConfigProblem {
   const path: Array<string | number> = e.instancePath === ''
     ? []
@@ -132,6 +140,8 @@ function shapeProblem (e: ErrorObject): ConfigProblem {
       return { path, message: `must be one of: ${(params['allowedValues'] as unknown[]).join(', ')}` }
     case 'type':
       return { path, message: `must be ${[params['type']].flat().join(' or ')}` }
+    case 'anyOf':
+      return { path, message: 'must be block, or route: { upstream: NAME, model: MODEL }' }
     default:
       return { path, message: e.message ?? e.keyword }
   }

@@ -18,8 +18,38 @@ const rule = {
     models: stringList,
     allow: stringList,
     deny: stringList,
-    action: { enum: ['block'] },
+    action: {
+      anyOf: [
+        { enum: ['block'] },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['route'],
+          properties: {
+            route: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['upstream', 'model'],
+              properties: { upstream: { type: 'string' }, model: { type: 'string', minLength: 1 } },
+            },
+          },
+        },
+      ],
+    },
     mode: { enum: ['enforce', 'dry-run'] },
+    anonymous: { enum: ['block', 'allow', 'unknown'] },
+  },
+} as const
+
+const network = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cidr', 'country', 'name'],
+  properties: {
+    cidr: { type: 'string' },
+    country: { type: 'string' },
+    subdivision: { type: 'string' },
+    name: { type: 'string', minLength: 1 },
   },
 } as const
 
@@ -50,6 +80,7 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: {
         databases: stringList,
+        anonymous_ip: { type: 'string', minLength: 1 },
         cache: {
           type: 'object',
           additionalProperties: false,
@@ -60,6 +91,7 @@ export const CONFIG_SCHEMA = {
         },
       },
     },
+    networks: { type: 'array', items: network },
     groups: { type: 'object', additionalProperties: stringList },
     upstreams: {
       type: 'object',
@@ -82,6 +114,8 @@ export const CONFIG_SCHEMA = {
         mode: { enum: ['enforce', 'dry-run'] },
         default: { enum: ['block', 'allow'] },
         unknown_location: { enum: ['block', 'allow'] },
+        anonymous: { enum: ['block', 'allow', 'unknown'] },
+        location: { enum: ['country', 'registered_country', 'strictest'] },
         rules: { type: 'array', items: rule },
       },
     },
@@ -102,20 +136,34 @@ export interface RawRule {
   models?: string[]
   allow?: string[]
   deny?: string[]
-  action: 'block'
+  action: 'block' | { route: { upstream: string, model: string } }
   mode?: 'enforce' | 'dry-run'
+  anonymous?: AnonymousPolicy
+}
+
+export type AnonymousPolicy = 'block' | 'allow' | 'unknown'
+export type LocationBasis = 'country' | 'registered_country' | 'strictest'
+
+export interface RawNetwork {
+  cidr: string
+  country: string
+  subdivision?: string
+  name: string
 }
 
 export interface RawConfig {
   server?: { host?: string, port?: number, body_limit?: string | number }
   client_ip?: { trusted_proxies?: string[], headers?: Array<'x-forwarded-for' | 'forwarded'> }
-  geoip?: { databases?: string[], cache?: { max_entries?: number, ttl?: string | number } }
+  geoip?: { databases?: string[], anonymous_ip?: string, cache?: { max_entries?: number, ttl?: string | number } }
+  networks?: RawNetwork[]
   groups?: Record<string, string[]>
   upstreams: Record<string, { url: string, dialect: DialectName }>
   policy: {
     mode?: 'enforce' | 'dry-run'
     default?: 'block' | 'allow'
     unknown_location?: 'block' | 'allow'
+    anonymous?: AnonymousPolicy
+    location?: LocationBasis
     rules: RawRule[]
   }
   logging?: { level?: string }

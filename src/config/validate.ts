@@ -5,8 +5,9 @@ import type { ConfigProblem } from '../errors.js'
 import { parseCidr } from '../geo/address.js'
 import type { ForwardingHeader } from '../geo/client-ip.js'
 import type { CacheOptions } from '../geo/locator.js'
+import { BUILTIN_GROUPS, isSubdivisionCode } from '../policy/builtin-groups.js'
 import { countryCodeProblem } from '../policy/countries.js'
-import type { DialectName, RawConfig } from './schema.js'
+import type { AnonymousPolicy, DialectName, LocationBasis, RawConfig } from './schema.js'
 import { parseDuration, parseSize } from './units.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
@@ -17,6 +18,8 @@ export const DEFAULT_FORWARDING_HEADERS: readonly ForwardingHeader[] = ['x-forwa
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 const GROUP_PREFIX = 'group:'
+/** In geoip.databases, the embedded default database. */
+export const EMBEDDED_DATABASE = 'embedded'
 
 export type Mode = 'enforce' | 'dry-run'
 export type Verdict = 'block' | 'allow'
@@ -28,16 +31,28 @@ export interface UpstreamConfig {
   dialect: DialectName
 }
 
+export type RuleAction = { kind: 'block' } | { kind: 'route', upstream: string, model: string }
+
 export interface RuleConfig {
   name: string
   /** Null: every upstream. */
   upstreams: readonly string[] | null
   models: readonly string[]
-  /** Country codes after groups are expanded; null when the rule has no such list. */
+  /** Country and subdivision codes after groups are expanded; null when the rule has no such list. */
   allow: ReadonlySet<string> | null
   deny: ReadonlySet<string> | null
-  action: 'block'
+  action: RuleAction
   mode: Mode
+  anonymous: AnonymousPolicy
+  /** Where the rule names subdivisions (directly or through a group), for the City-database check. */
+  subdivisionPaths: ReadonlyArray<Array<string | number>>
+}
+
+export interface NetworkConfig {
+  name: string
+  cidr: readonly [string, number]
+  country: string
+  subdivision: string | null
 }
 
 export interface Config {
@@ -46,10 +61,19 @@ export interface Config {
   revision: string
   server: { host: string, port: number, bodyLimit: number }
   clientIp: { trustedProxies: ReadonlyArray<readonly [string, number]>, headers: readonly ForwardingHeader[] }
-  geoip: { databases: readonly string[], cache: CacheOptions }
+  /** Database files, absolute; EMBEDDED_DATABASE stands for the embedded default. */
+  geoip: { databases: readonly string[], anonymousIp: string | null, cache: CacheOptions }
+  networks: readonly NetworkConfig[]
   groups: ReadonlyMap<string, ReadonlySet<string>>
   upstreams: ReadonlyMap<string, UpstreamConfig>
-  policy: { mode: Mode, default: Verdict, unknownLocation: Verdict, rules: readonly RuleConfig[] }
+  policy: {
+    mode: Mode
+    default: Verdict
+    unknownLocation: Verdict
+    anonymous: AnonymousPolicy
+    location: LocationBasis
+    rules: readonly RuleConfig[]
+  }
   logging: { level: string }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
@@ -79,18 +103,25 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   }
 
   const groups = resolveGroups(raw.groups ?? {}, problem)
-  const countries = (list: readonly string[] | undefined, path: Array<string | number>): ReadonlySet<string> | null => {
+  let subdivisionPaths: Array<Array<string | number>> = []
+  const codes = (list: readonly string[] | undefined, path: Array<string | number>): ReadonlySet<string> | null => {
     if (list === undefined) return null
     const out = new Set<string>()
     for (const [i, entry] of list.entries()) {
       if (entry.startsWith(GROUP_PREFIX)) {
-        const members = groups.get(entry.slice(GROUP_PREFIX.length))
-        if (members === undefined) problem([...path, i], `unknown group "${entry.slice(GROUP_PREFIX.length)}"${known(groups.keys())}`)
-        else for (const c of members) out.add(c)
+        const name = entry.slice(GROUP_PREFIX.length)
+        const members = groups.get(name) ?? BUILTIN_GROUPS.get(name)?.members
+        if (members === undefined) {
+          problem([...path, i], unknownGroup(name, groups.keys()))
+          continue
+        }
+        for (const c of members) out.add(c)
+        if ([...members].some(isSubdivisionCode)) subdivisionPaths.push([...path, i])
       } else {
-        const why = countryCodeProblem(entry)
+        const why = codeProblem(entry)
         if (why !== null) problem([...path, i], why)
         else out.add(entry)
+        if (isSubdivisionCode(entry)) subdivisionPaths.push([...path, i])
       }
     }
     return out
@@ -121,15 +152,55 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     if (rule.allow === undefined && rule.deny === undefined) {
       problem(at(), 'a rule needs "allow", "deny" or both (write deny: [] to let every location through)')
     }
+    let action: RuleAction = { kind: 'block' }
+    if (typeof rule.action === 'object') {
+      const { upstream, model } = rule.action.route
+      action = { kind: 'route', upstream, model }
+      const target = raw.upstreams[upstream]
+      if (target === undefined) {
+        problem(at('action', 'route', 'upstream'), `unknown upstream "${upstream}"${known(Object.keys(raw.upstreams))}`)
+      } else {
+        for (const from of rule.upstreams ?? Object.keys(raw.upstreams)) {
+          const dialect = raw.upstreams[from]?.dialect
+          if (dialect !== undefined && dialect !== target.dialect) {
+            problem(at('action', 'route', 'upstream'), `upstream "${upstream}" speaks ${target.dialect}, but this rule applies to "${from}", which speaks ${dialect}: a request can only be routed to an upstream of the same dialect`)
+          }
+        }
+      }
+    }
+    subdivisionPaths = []
+    const allow = codes(rule.allow, at('allow'))
+    const deny = codes(rule.deny, at('deny'))
     rules.push({
       name: rule.name,
       upstreams: rule.upstreams ?? null,
       models: rule.models ?? ['*'],
-      allow: countries(rule.allow, at('allow')),
-      deny: countries(rule.deny, at('deny')),
-      action: rule.action,
+      allow,
+      deny,
+      action,
       mode: rule.mode ?? raw.policy.mode ?? 'enforce',
+      anonymous: rule.anonymous ?? raw.policy.anonymous ?? 'allow',
+      subdivisionPaths,
     })
+  }
+
+  const networks: NetworkConfig[] = []
+  const networkNames = new Map<string, number>()
+  for (const [i, net] of (raw.networks ?? []).entries()) {
+    const at = (key: string): Array<string | number> => ['networks', i, key]
+    const cidr = parseCidr(net.cidr)
+    if (cidr === null) problem(at('cidr'), `"${net.cidr}" is not a CIDR (write e.g. 10.20.0.0/16 or "2001:db8:20::/48")`)
+    const countryWhy = countryCodeProblem(net.country)
+    if (countryWhy !== null) problem(at('country'), countryWhy)
+    if (net.subdivision !== undefined) {
+      const why = codeProblem(net.subdivision)
+      if (why !== null) problem(at('subdivision'), why)
+      else if (!net.subdivision.startsWith(`${net.country}-`)) problem(at('subdivision'), `"${net.subdivision}" is not a subdivision of ${net.country}`)
+    }
+    const other = networkNames.get(net.name)
+    if (other !== undefined) problem(at('name'), `duplicate network name "${net.name}" (also networks[${other}])`)
+    networkNames.set(net.name, i)
+    if (cidr !== null) networks.push({ name: net.name, cidr, country: net.country, subdivision: net.subdivision ?? null })
   }
 
   if (problems.length > 0 || bodyLimit === null || ttl === null) return { config: null, problems }
@@ -141,15 +212,19 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       server: { host: raw.server?.host ?? DEFAULT_HOST, port: raw.server?.port ?? DEFAULT_PORT, bodyLimit },
       clientIp: { trustedProxies, headers: raw.client_ip?.headers ?? DEFAULT_FORWARDING_HEADERS },
       geoip: {
-        databases: (raw.geoip?.databases ?? []).map((f) => resolve(f)),
+        databases: (raw.geoip?.databases ?? []).map((f) => (f === EMBEDDED_DATABASE ? f : resolve(f))),
+        anonymousIp: raw.geoip?.anonymous_ip === undefined ? null : resolve(raw.geoip.anonymous_ip),
         cache: { maxEntries: raw.geoip?.cache?.max_entries ?? DEFAULT_CACHE.maxEntries, ttlMs: ttl },
       },
+      networks,
       groups,
       upstreams,
       policy: {
         mode: raw.policy.mode ?? 'enforce',
         default: raw.policy.default ?? 'block',
         unknownLocation: raw.policy.unknown_location ?? 'block',
+        anonymous: raw.policy.anonymous ?? 'allow',
+        location: raw.policy.location ?? 'country',
         rules,
       },
       logging: { level: raw.logging?.level ?? 'info' },
@@ -170,11 +245,13 @@ function resolveGroups (raw: Record<string, string[]>, problem: (path: Array<str
     for (const [i, entry] of (raw[name] ?? []).entries()) {
       if (entry.startsWith(GROUP_PREFIX)) {
         const ref = entry.slice(GROUP_PREFIX.length)
-        if (raw[ref] === undefined) problem(['groups', name, i], `unknown group "${ref}"${known(Object.keys(raw))}`)
+        const builtin = BUILTIN_GROUPS.get(ref)
+        if (raw[ref] === undefined && builtin !== undefined) for (const c of builtin.members) set.add(c)
+        else if (raw[ref] === undefined) problem(['groups', name, i], unknownGroup(ref, Object.keys(raw)))
         else if (visiting.has(ref)) problem(['groups', name, i], `group "${name}" includes itself through "${ref}"`)
         else for (const c of expand(ref)) set.add(c)
       } else {
-        const why = countryCodeProblem(entry)
+        const why = codeProblem(entry)
         if (why !== null) problem(['groups', name, i], why)
         else set.add(entry)
       }
@@ -185,9 +262,18 @@ function resolveGroups (raw: Record<string, string[]>, problem: (path: Array<str
   }
   for (const name of Object.keys(raw)) {
     if (!NAME.test(name)) problem(['groups', name], `"${name}" cannot be a group name: use letters, digits, "-", "_" and "."`)
+    if (BUILTIN_GROUPS.has(name)) problem(['groups', name], `"${name}" is a built-in group (geofence groups lists them); give yours another name`)
     expand(name)
   }
   return out
+}
+
+/** A country code (ISO 3166-1) or a subdivision code (ISO 3166-2, e.g. UA-43) with a valid country. */
+function codeProblem (code: string): string | null {
+  if (!code.includes('-')) return countryCodeProblem(code)
+  if (!isSubdivisionCode(code)) return `"${code}" is not an ISO 3166-2 subdivision code (write e.g. UA-43)`
+  const why = countryCodeProblem(code.slice(0, 2))
+  return why === null ? null : `"${code}": ${why}`
 }
 
 function upstreamUrl (text: string): string | { problem: string } {
@@ -201,6 +287,11 @@ function upstreamUrl (text: string): string | { problem: string } {
   if (url.username !== '' || url.password !== '') return { problem: 'credentials do not belong in the upstream URL' }
   if (url.search !== '' || url.hash !== '') return { problem: `"${text}": an upstream URL has no query or fragment` }
   return url.origin + url.pathname.replace(/\/+$/, '')
+}
+
+function unknownGroup (name: string, userGroups: Iterable<string>): string {
+  const mine = [...userGroups]
+  return `unknown group "${name}" (${mine.length === 0 ? 'no groups are defined' : `groups: ${mine.join(', ')}`}; "geofence groups" lists the built-in ones)`
 }
 
 function known (names: Iterable<string>): string {

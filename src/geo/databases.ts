@@ -3,11 +3,16 @@
 // kind (an ASN or ISP database whose records carry no location).
 import { createRequire } from 'node:module'
 import maxmind, { type Reader } from 'maxmind'
-import { isLocationRecord } from './record-schema.js'
+import { isAnonymousRecord, isLocationRecord } from './record-schema.js'
+
+export type DatabaseKind = 'location' | 'anonymous'
 
 export interface GeoDatabase {
   file: string
+  kind: DatabaseKind
   type: string
+  /** City-level databases carry ISO 3166-2 subdivisions. */
+  hasSubdivisions: boolean
   buildEpoch: Date
   reader: Reader<Record<string, unknown>>
 }
@@ -29,7 +34,7 @@ export class DatabaseError extends Error {
   }
 }
 
-export async function openDatabase (file: string): Promise<GeoDatabase> {
+export async function openDatabase (file: string, kind: DatabaseKind = 'location'): Promise<GeoDatabase> {
   let reader: Reader<Record<string, unknown>>
   try {
     reader = await maxmind.open<Record<string, unknown>>(file, { cache: { max: 4096 } })
@@ -47,9 +52,13 @@ export async function openDatabase (file: string): Promise<GeoDatabase> {
     } catch (err) {
       throw new DatabaseError(file, `corrupt: looking up ${ip} failed (${(err as Error).message})`, { cause: err })
     }
-    if (record !== null && !isLocationRecord(record)) {
+    if (record !== null && kind === 'location' && !isLocationRecord(record)) {
       throw new DatabaseError(file, `not a country database: its records carry no country (database type "${reader.metadata.databaseType}")`)
     }
+    if (record !== null && kind === 'anonymous' && !isAnonymousRecord(record)) {
+      throw new DatabaseError(file, `not an Anonymous IP database: its records are not anonymity flags (database type "${reader.metadata.databaseType}")`)
+    }
   }
-  return { file, type: reader.metadata.databaseType, buildEpoch: reader.metadata.buildEpoch, reader }
+  const type = reader.metadata.databaseType
+  return { file, kind, type, hasSubdivisions: /city|enterprise/i.test(type), buildEpoch: reader.metadata.buildEpoch, reader }
 }

@@ -3,9 +3,12 @@
 import type { ClientAddress } from '../geo/client-ip.js'
 import type { Location } from '../geo/locator.js'
 import type { Decision } from '../policy/evaluate.js'
+import type { Runtime } from '../runtime.js'
 
 /** What the gateway learns about one request as it goes through the lifecycle. */
 export interface RequestState {
+  /** The revision in force when the request arrived; it decides the whole request. */
+  runtime: Runtime
   decisionId: string
   startedAt: bigint
   client: ClientAddress
@@ -25,24 +28,29 @@ export interface DecisionRecord {
   registered_country: string | null
   location_source: string
   location_reason?: string
+  subdivisions?: readonly string[]
+  network?: string
+  anonymous?: readonly string[]
   upstream: string | null
   method: string
   path: string
   model: string | null
   rule: string | null
-  action: 'allow' | 'block'
+  action: Decision['action']
+  routed_upstream?: string
+  routed_model?: string
   enforced: boolean
   reason: string
   status: number
   duration_ms: number
 }
 
-export function decisionRecord (st: RequestState, revision: string, method: string, url: string, status: number): DecisionRecord {
+export function decisionRecord (st: RequestState, method: string, url: string, status: number): DecisionRecord {
   const q = url.indexOf('?')
   const decision = st.decision ?? { action: 'block', enforced: true, rule: null, reason: 'the request ended before a decision' }
   const record: DecisionRecord = {
     decision_id: st.decisionId,
-    policy_revision: revision,
+    policy_revision: st.runtime.policy.revision,
     client_ip: st.client.ip,
     ip_source: st.client.source,
     country: st.location.country,
@@ -62,5 +70,12 @@ export function decisionRecord (st: RequestState, revision: string, method: stri
   }
   const why = st.client.problem ?? st.location.reason
   if (why !== undefined) record.location_reason = why
+  if (st.location.subdivisions.length > 0) record.subdivisions = st.location.subdivisions
+  if (st.location.network !== undefined) record.network = st.location.network
+  if (st.location.anonymous.length > 0) record.anonymous = st.location.anonymous
+  if (decision.route !== undefined) {
+    record.routed_upstream = decision.route.upstream
+    record.routed_model = decision.route.model
+  }
   return record
 }

@@ -1,14 +1,16 @@
 // Config -> lookup tables, once per revision: rules grouped by upstream, model globs as one
-// anchored case-insensitive RegExp per rule, allow/deny lists as sets of country codes.
-import type { Config, Mode, Verdict } from '../config/validate.js'
+// anchored case-insensitive RegExp per rule, allow/deny lists as sets of codes.
+import type { AnonymousPolicy, LocationBasis } from '../config/schema.js'
+import type { Config, Mode, RuleAction, Verdict } from '../config/validate.js'
 
 export interface CompiledRule {
   name: string
   model: RegExp
   allow: ReadonlySet<string> | null
   deny: ReadonlySet<string> | null
-  action: 'block'
+  action: RuleAction
   enforced: boolean
+  anonymous: AnonymousPolicy
 }
 
 export interface Policy {
@@ -16,6 +18,7 @@ export interface Policy {
   mode: Mode
   default: Verdict
   unknownLocation: Verdict
+  location: LocationBasis
   /** The rules that apply to each upstream, in file order. */
   rulesByUpstream: ReadonlyMap<string, readonly CompiledRule[]>
 }
@@ -39,6 +42,7 @@ export function compilePolicy (config: Config): Policy {
       deny: r.deny,
       action: r.action,
       enforced: r.mode === 'enforce',
+      anonymous: r.anonymous,
     } satisfies CompiledRule,
   }))
   const rulesByUpstream = new Map<string, CompiledRule[]>()
@@ -50,6 +54,7 @@ export function compilePolicy (config: Config): Policy {
     mode: config.policy.mode,
     default: config.policy.default,
     unknownLocation: config.policy.unknownLocation,
+    location: config.policy.location,
     rulesByUpstream,
   }
 }

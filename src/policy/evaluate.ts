@@ -1,24 +1,33 @@
 // The decision: a pure, synchronous function of the compiled policy and what the gateway read
-// from the request (upstream, model, country). Same inputs, same decision, in `serve` and `explain`.
+// from the request (upstream, model, location). Same inputs, same decision, in `serve`,
+// `explain` and `test`.
 import type { CompiledRule, Policy } from './compile.js'
+
+export interface PolicyLocation {
+  country: string | null
+  registeredCountry: string | null
+  subdivisions: readonly string[]
+  anonymous: readonly string[]
+}
 
 export interface PolicyInput {
   upstream: string
   /** Null when the endpoint carries no model. */
   model: string | null
-  /** Null when the caller's location is unknown. */
-  country: string | null
-  /** Why the country is unknown, for the reason text. */
+  location: PolicyLocation
+  /** Why the location is unknown, for the reason text. */
   locationProblem?: string | undefined
 }
 
 export interface Decision {
-  action: 'allow' | 'block'
-  /** False when a block was only recorded (dry-run): the request goes through. */
+  action: 'allow' | 'block' | 'route'
+  /** False when a block or route was only recorded (dry-run): the request goes through unchanged. */
   enforced: boolean
   /** The rule that decided; null for policy.default. */
   rule: string | null
   reason: string
+  /** Where a routed request goes instead. */
+  route?: { upstream: string, model: string }
 }
 
 export function evaluate (policy: Policy, input: PolicyInput): Decision {
@@ -30,17 +39,63 @@ export function evaluate (policy: Policy, input: PolicyInput): Decision {
   if (rule === undefined) {
     return { action: policy.default, enforced: defaultEnforced, rule: null, reason: `no rule matches model "${input.model}": policy.default is ${policy.default}` }
   }
-  if (input.country === null) {
-    const why = input.locationProblem === undefined ? '' : ` (${input.locationProblem})`
-    return { action: policy.unknownLocation, enforced: rule.enforced, rule: rule.name, reason: `the caller's location is unknown${why}: policy.unknown_location is ${policy.unknownLocation}` }
+  const loc = input.location
+  const flags = loc.anonymous.join(', ')
+  if (flags !== '' && rule.anonymous === 'block') {
+    return { action: 'block', enforced: rule.enforced, rule: rule.name, reason: `the caller is anonymous (${flags}): anonymous is block` }
   }
-  if (rule.allow !== null && !rule.allow.has(input.country)) {
-    return { action: rule.action, enforced: rule.enforced, rule: rule.name, reason: `country ${input.country} is not in the allow list of rule ${rule.name}` }
+  const unknown = (why: string | undefined): Decision => ({
+    action: policy.unknownLocation,
+    enforced: rule.enforced,
+    rule: rule.name,
+    reason: `the caller's location is unknown${why === undefined ? '' : ` (${why})`}: policy.unknown_location is ${policy.unknownLocation}`,
+  })
+  if (flags !== '' && rule.anonymous === 'unknown') return unknown(`anonymous: ${flags}`)
+
+  // Which codes are judged, per policy.location. Each set must pass the rule.
+  const judged: Array<{ label: string, codes: readonly string[] }> = []
+  if (policy.location === 'registered_country') {
+    if (loc.registeredCountry === null) return unknown(input.locationProblem ?? 'no registered country')
+    judged.push({ label: 'registered country', codes: [loc.registeredCountry] })
+  } else {
+    if (loc.country === null) return unknown(input.locationProblem)
+    judged.push({ label: 'country', codes: [loc.country, ...loc.subdivisions] })
+    if (policy.location === 'strictest' && loc.registeredCountry !== null && loc.registeredCountry !== loc.country) {
+      judged.push({ label: 'registered country', codes: [loc.registeredCountry] })
+    }
   }
-  if (rule.deny?.has(input.country) === true) {
-    return { action: rule.action, enforced: rule.enforced, rule: rule.name, reason: `country ${input.country} is in the deny list of rule ${rule.name}` }
+  for (const { label, codes } of judged) {
+    const failure = check(rule, label, codes)
+    if (failure !== null) return fail(rule, failure)
   }
-  return { action: 'allow', enforced: rule.enforced, rule: rule.name, reason: `country ${input.country} passes rule ${rule.name}` }
+  const first = judged[0]?.codes[0] ?? ''
+  return { action: 'allow', enforced: rule.enforced, rule: rule.name, reason: `${judged[0]?.label ?? 'country'} ${first} passes rule ${rule.name}` }
+}
+
+/** Why `codes` (a country, then its subdivisions) fail the rule, or null when they pass. */
+function check (rule: CompiledRule, label: string, codes: readonly string[]): string | null {
+  if (rule.allow !== null && !codes.some((c) => rule.allow?.has(c) === true)) {
+    return `${label} ${codes[0] ?? ''} is not in the allow list of rule ${rule.name}`
+  }
+  const denied = rule.deny === null ? undefined : codes.find((c) => rule.deny?.has(c) === true)
+  if (denied !== undefined) {
+    const what = denied === codes[0] ? `${label} ${denied}` : `subdivision ${denied}`
+    return `${what} is in the deny list of rule ${rule.name}`
+  }
+  return null
+}
+
+function fail (rule: CompiledRule, reason: string): Decision {
+  if (rule.action.kind === 'route') {
+    return {
+      action: 'route',
+      enforced: rule.enforced,
+      rule: rule.name,
+      reason: `${reason}: routed to ${rule.action.upstream} (${rule.action.model})`,
+      route: { upstream: rule.action.upstream, model: rule.action.model },
+    }
+  }
+  return { action: 'block', enforced: rule.enforced, rule: rule.name, reason }
 }
 
 function firstMatch (rules: readonly CompiledRule[], model: string): CompiledRule | undefined {

@@ -50,9 +50,9 @@ t.test('the issue\'s example config is valid, with the documented defaults', asy
 t.test('an unknown key, with the line and a suggestion', async (t) => {
   t.same(problems(GOOD.replace('  trusted_proxies:', '  trusted_proxy:')),
     ['policy.yaml:3:3: client_ip.trusted_proxy: unknown key "trusted_proxy" (did you mean "trusted_proxies"?)'])
-  t.same(problems(`${GOOD}logs: {}\n`), ['policy.yaml:21:1: logs: unknown key "logs" (known keys: server, client_ip, geoip, groups, upstreams, policy, logging)'])
+  t.same(problems(`${GOOD}logs: {}\n`), ['policy.yaml:21:1: logs: unknown key "logs" (known keys: server, client_ip, geoip, networks, groups, upstreams, policy, logging)'])
   t.same(problems(GOOD.replace('      action: block', '      action: block\n      deny_all: true')),
-    ['policy.yaml:21:7: policy.rules[0].deny_all: unknown key "deny_all" (known keys: name, upstreams, models, allow, deny, action, mode)'])
+    ['policy.yaml:21:7: policy.rules[0].deny_all: unknown key "deny_all" (known keys: name, upstreams, models, allow, deny, action, mode, anonymous)'])
 })
 
 t.test('country codes: ISO 3166-1 alpha-2 only, XK allowed, common mistakes explained', async (t) => {
@@ -68,7 +68,7 @@ t.test('country codes: ISO 3166-1 alpha-2 only, XK allowed, common mistakes expl
 
 t.test('unknown groups and upstreams', async (t) => {
   t.same(problems(GOOD.replace('deny: [group:restricted]', 'deny: [group:sanctioned]')),
-    ['policy.yaml:19:14: policy.rules[0].deny[0]: unknown group "sanctioned" (known: restricted)'])
+    ['policy.yaml:19:14: policy.rules[0].deny[0]: unknown group "sanctioned" (groups: restricted; "geofence groups" lists the built-in ones)'])
   t.same(problems(GOOD.replace('upstreams: [anthropic]', 'upstreams: [claude]')),
     ['policy.yaml:17:19: policy.rules[0].upstreams[0]: unknown upstream "claude" (known: anthropic, openai)'])
   t.same(problems(GOOD.replace('restricted: [CN,', 'restricted: [group:restricted, CN,')),
@@ -95,7 +95,7 @@ t.test('shapes and values: types, enums, sizes, durations, URLs, rules without l
   t.same(problems(GOOD.replace('https://api.openai.com', 'api.openai.com')), ['policy.yaml:10:16: upstreams.openai.url: "api.openai.com" is not a URL (write e.g. https://api.anthropic.com)'])
   t.same(problems(GOOD.replace('      deny: [group:restricted]\n', '')), ['policy.yaml:16:7: policy.rules[0]: a rule needs "allow", "deny" or both (write deny: [] to let every location through)'])
   t.same(problems(GOOD.replace('  mode: enforce', '  mode: audit')), ['policy.yaml:12:3: policy.mode: must be one of: enforce, dry-run'])
-  t.same(problems(GOOD.replace('      action: block', '      action: route')), ['policy.yaml:20:7: policy.rules[0].action: must be one of: block'])
+  t.same(problems(GOOD.replace('      action: block', '      action: route')), ['policy.yaml:20:7: policy.rules[0].action: must be block, or route: { upstream: NAME, model: MODEL }'])
 })
 
 t.test('YAML errors and duplicate keys point at the line', async (t) => {

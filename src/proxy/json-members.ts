@@ -1,0 +1,87 @@
+// Byte offsets of the top-level members of a JSON object, so that the gateway can see every
+// `model` key (JSON.parse keeps only the last of duplicates; other parsers keep the first) and
+// rewrite one value while leaving every other byte of the body as it was.
+// Input must already be valid JSON (JSON.parse succeeded): this scanner does not validate.
+// Structural characters are ASCII and never occur inside a multi-byte UTF-8 sequence, so
+// scanning bytes is exact.
+
+export interface Member {
+  key: string
+  /** [start, end) of the value's bytes. */
+  start: number
+  end: number
+}
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const COMMA = 0x2c
+const COLON = 0x3a
+const OPEN_OBJ = 0x7b
+const CLOSE_OBJ = 0x7d
+const OPEN_ARR = 0x5b
+const CLOSE_ARR = 0x5d
+
+function isWs (b: number | undefined): boolean {
+  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
+}
+
+function skipWs (buf: Buffer, i: number): number {
+  while (isWs(buf[i])) i++
+  return i
+}
+
+/** Index just past the string that starts at i (buf[i] is the opening quote). */
+function endOfString (buf: Buffer, i: number): number {
+  i++
+  while (i < buf.length && buf[i] !== QUOTE) i += buf[i] === BACKSLASH ? 2 : 1
+  return i + 1
+}
+
+function endOfValue (buf: Buffer, i: number): number {
+  const first = buf[i]
+  if (first === QUOTE) return endOfString(buf, i)
+  if (first === OPEN_OBJ || first === OPEN_ARR) {
+    let depth = 0
+    while (i < buf.length) {
+      const b = buf[i]
+      if (b === QUOTE) { i = endOfString(buf, i); continue }
+      if (b === OPEN_OBJ || b === OPEN_ARR) depth++
+      else if (b === CLOSE_OBJ || b === CLOSE_ARR) {
+        depth--
+        if (depth === 0) return i + 1
+      }
+      i++
+    }
+    return i
+  }
+  while (i < buf.length && buf[i] !== COMMA && buf[i] !== CLOSE_OBJ && buf[i] !== CLOSE_ARR && !isWs(buf[i])) i++
+  return i
+}
+
+/** The top-level members of the JSON object in `buf`, in order, duplicates included. */
+export function topLevelMembers (buf: Buffer): Member[] {
+  const members: Member[] = []
+  let i = skipWs(buf, 0)
+  if (buf[i] !== OPEN_OBJ) return members
+  i = skipWs(buf, i + 1)
+  while (i < buf.length && buf[i] !== CLOSE_OBJ) {
+    const keyStart = i
+    i = endOfString(buf, i)
+    const raw = buf.toString('utf8', keyStart, i)
+    const key = raw.includes('\\') ? JSON.parse(raw) as string : raw.slice(1, -1)
+    i = skipWs(buf, i)
+    if (buf[i] !== COLON) break
+    i = skipWs(buf, i + 1)
+    const start = i
+    i = endOfValue(buf, i)
+    members.push({ key, start, end: i })
+    i = skipWs(buf, i)
+    if (buf[i] === COMMA) i = skipWs(buf, i + 1)
+  }
+  return members
+}
+
+/** `buf` with the bytes [start, end) replaced by `value` as JSON. */
+export function replaceValue (buf: Buffer, member: Member, value: unknown): Buffer {
+  return Buffer.concat([buf.subarray(0, member.start), Buffer.from(JSON.stringify(value), 'utf8'), buf.subarray(member.end)])
+}
