@@ -5,6 +5,8 @@ import { parseArgs } from 'node:util'
 import { ConfigError } from './errors.js'
 import { loadConfig } from './config/load.js'
 import { explain, formatExplanation } from './explain.js'
+import { BUILTIN_GROUPS } from './policy/builtin-groups.js'
+import { formatResults, runPolicyTests } from './policy-test.js'
 import { startGateway } from './server.js'
 
 const HELP = `geofence: a geofencing gateway in front of LLM provider APIs
@@ -19,7 +21,14 @@ Usage:
   geofence explain --config FILE --ip IP --model MODEL [--upstream NAME] [--json]
       The decision the gateway would take for a caller at IP asking for MODEL,
       and why. Without --upstream: the only upstream, or the first upstream named
-      by the first rule matching MODEL. --json prints one JSON object.
+      by the first rule whose models list matches MODEL. --json prints one JSON object.
+  geofence test FILE...
+      Run policy test files (YAML: config: PATH, cases: [{ name, ip, model,
+      upstream?, expect: allow | block | route:MODEL }]). Prints each failure with
+      the decision it got and why, then "N passed, N failed". Exit status 1 on any
+      failure or when there are no cases, 2 when a file cannot be read.
+  geofence groups [--json]
+      The built-in jurisdiction groups, with their source and date.
   geofence --help
       This text.
 `
@@ -39,6 +48,7 @@ async function main (argv: string[]): Promise<number> {
       }
       process.once('SIGTERM', () => { stop('SIGTERM') })
       process.once('SIGINT', () => { stop('SIGINT') })
+      process.on('SIGHUP', () => { void gw.reload('SIGHUP') })
       return -1 // keep running
     }
     case 'validate': {
@@ -70,6 +80,25 @@ async function main (argv: string[]): Promise<number> {
       process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatExplanation(result))
       return 0
     }
+    case 'test': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true })
+      if (positionals.length === 0) throw new UsageError('test needs at least one FILE')
+      const results = await runPolicyTests(positionals)
+      process.stdout.write(formatResults(results))
+      return results.length === 0 || results.some((r) => !r.ok) ? 1 : 0
+    }
+    case 'groups': {
+      const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } })
+      const groups = [...BUILTIN_GROUPS.values()]
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(groups.map((g) => ({ ...g, members: [...g.members].sort() })))}\n`)
+      } else {
+        for (const g of groups) {
+          process.stdout.write(`group:${g.name} (${g.members.size})\n  source: ${g.source}\n  date:   ${g.date}\n${g.note === undefined ? '' : `  note:   ${g.note}\n`}  ${[...g.members].sort().join(' ')}\n\n`)
+        }
+      }
+      return 0
+    }
     case undefined:
     case 'help':
     case '--help':
@@ -81,11 +110,15 @@ async function main (argv: string[]): Promise<number> {
   }
 }
 
+// A reader that goes away (`geofence groups | head`) is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0) })
+
 main(process.argv.slice(2)).then((code) => {
   if (code >= 0) process.exitCode = code
 }, (err: unknown) => {
   if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n${err.problems.length} problem(s) in ${err.file}; nothing was started.\n`)
+    const outcome = process.argv[2] === 'test' ? 'no test was run' : 'nothing was started'
+    process.stderr.write(`${err.message}\n${err.problems.length} problem(s) in ${err.file}; ${outcome}.\n`)
     process.exitCode = 2
   } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
     process.stderr.write(`geofence: ${(err as Error).message}\nRun "geofence --help" for usage.\n`)

@@ -60,11 +60,15 @@ export function explainWith (runtime: Runtime, ip: string, model: string, upstre
   }
 }
 
-/** The only upstream; else the first upstream named by the first rule matching the model; else the first upstream. */
+/**
+ * The only upstream; else the first upstream named by the first rule whose `models` list
+ * matches the model (rules without a list match every model and say nothing about it);
+ * else the first upstream.
+ */
 function inferUpstream (runtime: Runtime, model: string): string {
   const first = [...runtime.config.upstreams.keys()][0] ?? ''
   if (runtime.config.upstreams.size === 1) return first
-  const rule = runtime.config.policy.rules.find((r) => globToRegExp(r.models).test(model))
+  const rule = runtime.config.policy.rules.find((r) => r.modelsListed && globToRegExp(r.models).test(model))
   return rule?.upstreams?.[0] ?? first
 }
 

@@ -38,6 +38,8 @@ export interface RuleConfig {
   /** Null: every upstream. */
   upstreams: readonly string[] | null
   models: readonly string[]
+  /** False when the rule has no `models` key (it matches every model). */
+  modelsListed: boolean
   /** Country and subdivision codes after groups are expanded; null when the rule has no such list. */
   allow: ReadonlySet<string> | null
   deny: ReadonlySet<string> | null
@@ -175,6 +177,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       name: rule.name,
       upstreams: rule.upstreams ?? null,
       models: rule.models ?? ['*'],
+      modelsListed: rule.models !== undefined,
       allow,
       deny,
       action,

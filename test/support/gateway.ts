@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startGateway, type RunningGateway } from '../../src/server.js'
+import { startGateway, type RunningGateway, type StartOptions } from '../../src/server.js'
 
 export interface TestGateway extends RunningGateway {
   /** Every log line written so far, parsed. */
@@ -50,13 +50,18 @@ ${opts.rules ?? `    - name: anthropic-frontier
 `
 }
 
-export async function startTestGateway (yaml: string): Promise<TestGateway> {
+export async function startTestGateway (yaml: string, opts: StartOptions & { file?: string } = {}): Promise<TestGateway> {
   const lines: string[] = []
   const destination = { write: (s: string) => { lines.push(s) } }
-  const gw = await startGateway(writeConfig(yaml), { destination })
+  const gw = await startGateway(opts.file ?? writeConfig(yaml), { ...opts, destination })
   const logs = (): Array<Record<string, unknown>> => lines.map((l) => JSON.parse(l) as Record<string, unknown>)
   return {
-    ...gw,
+    app: gw.app,
+    get runtime () { return gw.runtime },
+    logger: gw.logger,
+    url: gw.url,
+    reload: gw.reload,
+    close: gw.close,
     logs,
     decisions: () => logs().filter((l) => l['msg'] === 'decision'),
     rawLogs: () => lines.join(''),
