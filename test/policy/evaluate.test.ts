@@ -70,3 +70,57 @@ t.test('dry-run: globally and per rule, a block is recorded but not enforced', a
   t.match(evaluate(perRule, { upstream: 'openai', model: 'gpt-4o', location: loc('CN') }), { action: 'block', enforced: false, rule: 'trial' })
   t.match(evaluate(perRule, { upstream: 'openai', model: 'o3', location: loc('CN') }), { action: 'block', enforced: true, rule: 'live' })
 })
+
+t.test('subdivisions: Crimea denied while Ukraine passes; allow lists may name them too', async (t) => {
+  const p = policy(`
+    - { name: ukraine, upstreams: [anthropic], models: ["*"], deny: [UA-43, UA-40], action: block }
+    - { name: only-kyiv, upstreams: [openai], models: ["*"], allow: [UA-30], action: block }`)
+  t.match(evaluate(p, { upstream: 'anthropic', model: 'm', location: loc('UA', { subdivisions: ['UA-43'] }) }), { action: 'block', reason: 'subdivision UA-43 is in the deny list of rule ukraine' })
+  t.match(evaluate(p, { upstream: 'anthropic', model: 'm', location: loc('UA', { subdivisions: ['UA-30'] }) }), { action: 'allow' })
+  t.match(evaluate(p, { upstream: 'anthropic', model: 'm', location: loc('UA') }), { action: 'allow' }, 'no subdivision known: the country decides')
+  t.match(evaluate(p, { upstream: 'openai', model: 'm', location: loc('UA', { subdivisions: ['UA-30'] }) }), { action: 'allow' })
+  t.match(evaluate(p, { upstream: 'openai', model: 'm', location: loc('UA', { subdivisions: ['UA-46'] }) }), { action: 'block' })
+})
+
+t.test('anonymous callers: block, allow or unknown, globally and per rule', async (t) => {
+  const vpn = loc('US', { anonymous: ['is_anonymous', 'is_anonymous_vpn'] })
+  const rules = `
+    - { name: strict, upstreams: [anthropic], models: ["*"], deny: [CN], action: block, anonymous: block }
+    - { name: lenient, upstreams: [openai], models: ["gpt-*"], deny: [CN], action: block, anonymous: allow }
+    - { name: unsure, upstreams: [openai], models: ["*"], deny: [CN], action: block, anonymous: unknown }`
+  const p = policy(rules)
+  t.match(evaluate(p, { upstream: 'anthropic', model: 'm', location: vpn }), { action: 'block', rule: 'strict', reason: 'the caller is anonymous (is_anonymous, is_anonymous_vpn): anonymous is block' })
+  t.match(evaluate(p, { upstream: 'openai', model: 'gpt-4o', location: vpn }), { action: 'allow', rule: 'lenient' })
+  t.match(evaluate(p, { upstream: 'openai', model: 'o3', location: vpn }), { action: 'block', rule: 'unsure', reason: /location is unknown \(anonymous: is_anonymous, is_anonymous_vpn\)/ })
+  t.match(evaluate(p, { upstream: 'anthropic', model: 'm', location: loc('US') }), { action: 'allow' }, 'not anonymous')
+  const global = policy('    - { name: r, models: ["*"], deny: [CN], action: block }', 'anonymous: block')
+  t.match(evaluate(global, { upstream: 'openai', model: 'm', location: vpn }), { action: 'block' }, 'policy.anonymous applies to rules without their own')
+  const dflt = policy('    - { name: r, models: ["*"], deny: [CN], action: block }')
+  t.match(evaluate(dflt, { upstream: 'openai', model: 'm', location: vpn }), { action: 'allow' }, 'the default is allow (flags are still logged)')
+})
+
+t.test('policy.location: country, registered_country, strictest; a registered-only record is never silently allowed', async (t) => {
+  const rules = '    - { name: r, models: ["*"], deny: [RU], action: block }'
+  const gbRu = loc('GB', { registeredCountry: 'RU' })
+  const ruGb = loc('RU', { registeredCountry: 'GB' })
+  const registeredOnly = loc(null, { registeredCountry: 'GB' })
+  const country = policy(rules)
+  t.match(evaluate(country, { upstream: 'openai', model: 'm', location: gbRu }), { action: 'allow' })
+  t.match(evaluate(country, { upstream: 'openai', model: 'm', location: registeredOnly, locationProblem: 'only a registered country' }), { action: 'block', reason: /unknown \(only a registered country\)/ })
+  const registered = policy(rules, 'location: registered_country')
+  t.match(evaluate(registered, { upstream: 'openai', model: 'm', location: gbRu }), { action: 'block', reason: 'registered country RU is in the deny list of rule r' })
+  t.match(evaluate(registered, { upstream: 'openai', model: 'm', location: registeredOnly }), { action: 'allow' })
+  const strictest = policy(rules, 'location: strictest')
+  t.match(evaluate(strictest, { upstream: 'openai', model: 'm', location: gbRu }), { action: 'block', reason: 'registered country RU is in the deny list of rule r' })
+  t.match(evaluate(strictest, { upstream: 'openai', model: 'm', location: ruGb }), { action: 'block', reason: 'country RU is in the deny list of rule r' })
+  t.match(evaluate(strictest, { upstream: 'openai', model: 'm', location: loc('GB', { registeredCountry: 'GB' }) }), { action: 'allow' })
+  t.match(evaluate(strictest, { upstream: 'openai', model: 'm', location: registeredOnly }), { action: 'block', reason: /unknown/ }, 'strictest needs the country')
+})
+
+t.test('route: a failing caller is routed, with the target in the decision', async (t) => {
+  const p = policy(`
+    - { name: r, upstreams: [openai], models: ["gpt-*"], deny: [HK], action: { route: { upstream: openai, model: local-70b } } }`)
+  t.same(evaluate(p, { upstream: 'openai', model: 'gpt-4o', location: loc('HK') }), {
+    action: 'route', enforced: true, rule: 'r', reason: 'country HK is in the deny list of rule r: routed to openai (local-70b)', route: { upstream: 'openai', model: 'local-70b' },
+  })
+})

@@ -47,3 +47,18 @@ export function writeMmdb (dir: string, name: string, entries: MmdbEntry[], data
   writeFileSync(file, buildMmdb(entries, { databaseType }))
   return file
 }
+
+/** MaxMind GeoIP2 City schema, with subdivisions. */
+export const MAXMIND_CITY: MmdbEntry[] = [
+  { cidr: '176.104.32.0/24', data: { ...country('UA'), subdivisions: [{ iso_code: '43', names: { en: 'Crimea' } }], city: { names: { en: 'Simferopol' } } } },
+  { cidr: '176.104.33.0/24', data: { ...country('UA'), subdivisions: [{ iso_code: '30', names: { en: 'Kyiv City' } }] } },
+  { cidr: '176.104.34.0/24', data: country('UA') },
+  { cidr: '2.125.160.0/24', data: { ...country('GB', 'RU'), subdivisions: [{ iso_code: 'ENG' }, { iso_code: 'WBK' }] } },
+]
+
+/** MaxMind GeoIP2 Anonymous IP schema: flags only, each present only when true. */
+export const ANONYMOUS_IP: MmdbEntry[] = [
+  { cidr: '81.2.69.0/24', data: { is_anonymous: true, is_anonymous_vpn: true } },
+  { cidr: '176.104.33.0/24', data: { is_anonymous: true, is_tor_exit_node: true, is_public_proxy: true } },
+  { cidr: '8.8.8.0/24', data: {} },
+]
