@@ -1,0 +1,71 @@
+// geofence test: table-driven policy cases, as a compliance team runs them in CI.
+import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { fixtureDir } from './support/fixtures.js'
+
+const run = (...args: string[]): { status: number | null, stdout: string, stderr: string } => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'test', ...args], { encoding: 'utf8', timeout: 30_000 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+const dir = fixtureDir()
+writeFileSync(join(dir, 'policy.yaml'), `
+upstreams:
+  anthropic: { url: "http://127.0.0.1:1", dialect: anthropic }
+policy:
+  rules:
+    - { name: frontier, models: ["claude-*"], deny: [HK, CN], action: block }
+`)
+
+t.test('the shipped example passes its own tests', async (t) => {
+  const r = run('config/hong-kong-bank.test.yaml')
+  t.equal(r.status, 0, r.stdout + r.stderr)
+  t.match(r.stdout, /^19 passed, 0 failed\n$/)
+})
+
+t.test('passing cases: exit 0 and the summary', async (t) => {
+  const file = join(dir, 'pass.test.yaml')
+  writeFileSync(file, `config: policy.yaml
+cases:
+  - { name: HK is blocked, ip: 203.198.0.1, model: claude-sonnet-4-5, expect: block }
+  - { name: US is served, ip: 8.8.8.8, model: claude-sonnet-4-5, expect: allow }
+`)
+  const r = run(file)
+  t.equal(r.status, 0)
+  t.equal(r.stdout, '2 passed, 0 failed\n')
+})
+
+t.test('a failing case prints the decision it got and why; exit 1', async (t) => {
+  const file = join(dir, 'fail.test.yaml')
+  writeFileSync(file, `config: policy.yaml
+cases:
+  - { name: HK is served (wrong), ip: 203.198.0.1, model: claude-sonnet-4-5, expect: allow }
+  - { name: US is served, ip: 8.8.8.8, model: claude-sonnet-4-5, expect: allow }
+  - { name: a route that is not there, ip: 8.8.8.8, model: claude-sonnet-4-5, expect: "route:local" }
+`)
+  const r = run(file)
+  t.equal(r.status, 1)
+  t.match(r.stdout, `FAIL ${file}: HK is served (wrong)\n     expected allow, got block: rule frontier: country HK is in the deny list of rule frontier; caller 203.198.0.1 -> HK`)
+  t.match(r.stdout, /FAIL .*: a route that is not there\n {5}expected route:local, got allow/)
+  t.match(r.stdout, /1 passed, 2 failed\n$/)
+})
+
+t.test('zero cases is a failure, not a pass', async (t) => {
+  const file = join(dir, 'empty.test.yaml')
+  writeFileSync(file, 'config: policy.yaml\ncases: []\n')
+  const r = run(file)
+  t.equal(r.status, 1)
+  t.equal(r.stdout, '0 passed, 0 failed\n')
+})
+
+t.test('a malformed test file is exit 2 with the line of each problem', async (t) => {
+  const file = join(dir, 'bad.test.yaml')
+  writeFileSync(file, 'config: policy.yaml\ncases:\n  - { name: x, ip: 8.8.8.8, model: m, expect: maybe, extra: 1 }\n')
+  const r = run(file)
+  t.equal(r.status, 2)
+  t.match(r.stderr, `${file}:3:47: cases[0].expect: must be allow, block or route:MODEL`)
+  t.match(r.stderr, /cases\[0\]\.extra: unknown key "extra"/)
+  t.match(r.stderr, /no test was run/)
+})

@@ -1,0 +1,167 @@
+// Hot reload: by rename and in place, config and databases, bad files keeping the running
+// revision, requests in flight finishing under their own revision, and no request lost.
+import { spawn } from 'node:child_process'
+import { renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import t from 'tap'
+import { startFakeUpstream } from './support/fake-upstream.js'
+import { fixtureDir, MAXMIND_COUNTRY } from './support/fixtures.js'
+import { startTestGateway, type TestGateway } from './support/gateway.js'
+import { send } from './support/http.js'
+import { buildMmdb } from './support/mmdb-writer.js'
+
+const UK = '81.2.69.160' // GB in the fixture database
+const claude = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [] })
+
+function configText (upstream: string, db: string, deny: string): string {
+  return `server: { host: 127.0.0.1, port: 0 }
+client_ip: { trusted_proxies: [127.0.0.1/32] }
+geoip: { databases: ["${db}"] }
+upstreams:
+  anthropic: { url: "${upstream}", dialect: anthropic }
+policy:
+  rules:
+    - { name: frontier, models: ["claude-*"], deny: [${deny}], action: block }
+`
+}
+
+async function waitFor (what: string, cond: () => boolean, ms = 8000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+function ukDatabase (country: string): Buffer {
+  return buildMmdb(MAXMIND_COUNTRY.map((e) => e.cidr === '81.2.69.0/24'
+    ? { cidr: e.cidr, data: { country: { iso_code: country }, registered_country: { iso_code: country } } }
+    : e), { databaseType: 'GeoLite2-Country' })
+}
+
+async function ask (gw: TestGateway): Promise<{ status: number, line: Record<string, unknown> | undefined }> {
+  const res = await send(`${gw.url}/anthropic/v1/messages`, { body: claude, headers: { 'content-type': 'application/json', 'x-forwarded-for': UK } })
+  return { status: res.status, line: gw.decisions().find((d) => d['decision_id'] === res.headers['x-geofence-decision-id']) }
+}
+
+t.test('hot reload', async (t) => {
+  const upstream = await startFakeUpstream({ streamGateMs: 10_000 })
+  t.teardown(upstream.close)
+  const dir = fixtureDir()
+  const db = join(dir, 'GeoLite2-Country.mmdb')
+  writeFileSync(db, ukDatabase('GB'))
+  const file = join(dir, 'config.yaml')
+  writeFileSync(file, configText(upstream.url, db, 'CN'))
+  const gw = await startTestGateway('', { file, reload: { debounceMs: 50, pollMs: 300 } })
+  t.teardown(gw.close)
+  const reloads = (): Array<Record<string, unknown>> => gw.logs().filter((l) => l['msg'] === 'reloaded')
+  const failures = (): Array<Record<string, unknown>> => gw.logs().filter((l) => String(l['msg']).startsWith('reload failed'))
+
+  const first = await ask(gw)
+  t.match(first, { status: 200, line: { country: 'GB', action: 'allow' } })
+  const rev1 = gw.runtime.policy.revision
+
+  t.test('a config replaced by rename (as Kubernetes ConfigMaps and editors do)', async (t) => {
+    const tmp = join(dir, '.config.yaml.tmp')
+    writeFileSync(tmp, configText(upstream.url, db, 'CN, GB'))
+    renameSync(tmp, file)
+    await waitFor('the reload', () => gw.runtime.policy.revision !== rev1)
+    t.match(reloads().at(-1), { previous_revision: rev1, policy_revision: gw.runtime.policy.revision, trigger: /changed: config\.yaml/ })
+    t.match(await ask(gw), { status: 451, line: { action: 'block', policy_revision: gw.runtime.policy.revision } })
+  })
+
+  t.test('a config written in place', async (t) => {
+    const before = gw.runtime.policy.revision
+    writeFileSync(file, configText(upstream.url, db, 'CN'))
+    await waitFor('the reload', () => gw.runtime.policy.revision !== before)
+    t.equal(gw.runtime.policy.revision, rev1, 'the same file gives the same revision')
+    t.match(await ask(gw), { status: 200 })
+  })
+
+  t.test('a broken config keeps the running revision and logs the file and the reason', async (t) => {
+    const count = failures().length
+    writeFileSync(file, configText(upstream.url, db, 'CN, UK'))
+    await waitFor('the failure', () => failures().length > count)
+    t.match(failures().at(-1), { level: 50, file, reason: /"UK" is not a country code/, policy_revision: rev1 })
+    t.equal(gw.runtime.policy.revision, rev1)
+    t.match(await ask(gw), { status: 200, line: { policy_revision: rev1 } })
+    const good = reloads().length
+    writeFileSync(file, configText(upstream.url, db, 'CN'))
+    await waitFor('the recovery', () => reloads().length > good)
+  })
+
+  t.test('a corrupt database written in place keeps the old one serving', async (t) => {
+    const count = failures().length
+    writeFileSync(db, Buffer.from('garbage, half a download'))
+    await waitFor('the failure', () => failures().length > count)
+    t.match(failures().at(-1), { reason: new RegExp(`${db.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not a readable MaxMind database`) })
+    t.match(await ask(gw), { status: 200, line: { country: 'GB' } })
+  })
+
+  t.test('a new database by rename (as geoipupdate does) is swapped in, with an empty cache', async (t) => {
+    const before = reloads().length
+    const tmp = join(dir, 'GeoLite2-Country.mmdb.tmp')
+    writeFileSync(tmp, ukDatabase('FR'))
+    renameSync(tmp, db)
+    await waitFor('the reload', () => reloads().length > before)
+    t.match(await ask(gw), { status: 200, line: { country: 'FR' } }, 'the cached GB answer is gone')
+  })
+
+  t.test('a request in flight finishes under the revision it started with', async (t) => {
+    const started = send(`${gw.url}/anthropic/v1/messages`, { body: JSON.stringify({ model: 'claude-sonnet-4-5', stream: true }), headers: { 'content-type': 'application/json', 'x-forwarded-for': UK } })
+    await waitFor('the stream to start', () => upstream.calls.some((c) => c.body.includes('"stream":true')))
+    const before = gw.runtime.policy.revision
+    writeFileSync(file, configText(upstream.url, db, 'CN, FR'))
+    const result = await gw.reload('test')
+    t.equal(result.ok, true)
+    t.not(gw.runtime.policy.revision, before)
+    upstream.releaseStream()
+    const res = await started
+    t.equal(res.status, 200)
+    t.match(res.body, /event: message_stop/)
+    t.match(gw.decisions().find((d) => d['decision_id'] === res.headers['x-geofence-decision-id']), { policy_revision: before, action: 'allow' })
+    t.match(await ask(gw), { status: 451, line: { policy_revision: gw.runtime.policy.revision } })
+  })
+
+  t.test('no request fails during reloads under load', async (t) => {
+    writeFileSync(file, configText(upstream.url, db, 'CN'))
+    await gw.reload('test')
+    let stop = false
+    const statuses: number[] = []
+    const worker = async (): Promise<void> => {
+      while (!stop) statuses.push((await send(`${gw.url}/anthropic/v1/messages`, { body: claude, headers: { 'content-type': 'application/json', 'x-forwarded-for': UK } })).status)
+    }
+    const workers = Array.from({ length: 8 }, worker)
+    for (let i = 0; i < 6; i++) {
+      const tmp = join(dir, '.swap.tmp')
+      writeFileSync(tmp, configText(upstream.url, db, i % 2 === 0 ? 'CN, RU' : 'CN'))
+      renameSync(tmp, file)
+      await gw.reload(`load ${i}`)
+      await new Promise((resolve) => setTimeout(resolve, 60))
+    }
+    stop = true
+    await Promise.all(workers)
+    t.ok(statuses.length > 50, `${statuses.length} requests during 6 reloads`)
+    t.same([...new Set(statuses)], [200], 'every one of them answered 200')
+  })
+})
+
+t.test('SIGHUP reloads a running geofence serve', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const dir = fixtureDir()
+  const db = join(dir, 'GeoLite2-Country.mmdb')
+  writeFileSync(db, ukDatabase('GB'))
+  const file = join(dir, 'config.yaml')
+  writeFileSync(file, configText(upstream.url, db, 'CN'))
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const lines: Array<Record<string, unknown>> = []
+  createInterface({ input: child.stdout }).on('line', (l) => { lines.push(JSON.parse(l) as Record<string, unknown>) })
+  await waitFor('listening', () => lines.some((l) => l['msg'] === 'listening'), 20_000)
+  child.kill('SIGHUP')
+  await waitFor('the reload', () => lines.some((l) => l['msg'] === 'reloaded' && l['trigger'] === 'SIGHUP'))
+  t.pass('reloaded on SIGHUP')
+  child.kill('SIGTERM')
+})
