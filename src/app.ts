@@ -3,7 +3,7 @@
 // route handler reads the model, decides, and blocks or forwards; onSend stamps the decision
 // id; onResponse writes the decision line. Every error goes through one handler that shapes
 // it in the upstream's dialect.
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import type { Logger } from 'pino'
@@ -14,10 +14,15 @@ import { resolveClientIp } from './geo/client-ip.js'
 import { UNKNOWN_ADDRESS } from './geo/locator.js'
 import { evaluate } from './policy/evaluate.js'
 import { decisionRecord, type RequestState } from './observability/decision-log.js'
-import { forward, REPLY_FROM_OPTIONS } from './proxy/forward.js'
+import { forward, replyFromOptions } from './proxy/forward.js'
+import { UpstreamDispatcher } from './proxy/dispatcher.js'
+import underPressure from '@fastify/under-pressure'
+import { DEFAULT_TIMEOUTS, type UpstreamTimeouts } from './config/validate.js'
+import type { Metrics } from './observability/metrics.js'
+import { clientIpPresenter } from './observability/client-ip-privacy.js'
 import { modelFromJsonBody } from './proxy/request-model.js'
 import { upstreamPath } from './proxy/upstream-path.js'
-import type { RuntimeRef } from './runtime.js'
+import type { Runtime, RuntimeRef } from './runtime.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,6 +36,7 @@ export const ROUTED_MODEL_HEADER = 'x-geofence-routed-model'
 
 export interface AppOptions {
   logger: Logger
+  metrics: Metrics
 }
 
 /**
@@ -50,14 +56,36 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     // Forwarding headers are read by geo/client-ip.ts against trusted_proxies, never by Fastify.
     trustProxy: false,
     return503OnClosing: true,
+    // Receiving a whole request (headers and body) may not take longer than this (408).
+    requestTimeout: ref.current.config.server.bodyTimeoutMs,
   })
+  const { metrics } = opts
+  const presentIp = (): ((ip: string | null) => string | null) => {
+    const { clientIp, clientIpKey } = ref.current.config.logging
+    return clientIpPresenter(clientIp, clientIpKey)
+  }
+  let present = presentIp()
+  let presentFor = ref.current
 
   // Every body is read as bytes, whatever its Content-Type (or none): the model check must not
   // depend on a header the client chooses, and the bytes checked are the bytes forwarded.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
 
-  await app.register(replyFrom, REPLY_FROM_OPTIONS)
+  const dispatcher = new UpstreamDispatcher((origin, path) => upstreamTimeouts(ref.current, origin, path))
+  await app.register(replyFrom, replyFromOptions(dispatcher))
+  app.addHook('onClose', async () => { await dispatcher.close() })
+
+  // A saturated event loop answers 503 at once instead of queueing without bound.
+  if (ref.current.config.server.maxEventLoopDelayMs > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: ref.current.config.server.maxEventLoopDelayMs,
+      retryAfter: 1,
+      pressureHandler: (_req, _reply, type) => {
+        throw new GatewayError('overloaded', `the gateway is overloaded (${type}); retry shortly`)
+      },
+    })
+  }
 
   app.decorateRequest('geofence', null as unknown as RequestState)
 
@@ -66,8 +94,11 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     const client = resolveClientIp(request.raw.socket.remoteAddress, request.headers, runtime.clientIp)
     const url = request.raw.url ?? '/'
     const name = mountName(url)
+    metrics.inflight.inc()
     request.geofence = {
       runtime,
+      clientName: null,
+      inflight: true,
       decisionId: request.id,
       startedAt: process.hrtime.bigint(),
       client,
@@ -76,6 +107,14 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
       model: null,
       decision: null,
       logged: false,
+    }
+    if (runtime.config.clients.size > 0) {
+      const name = authenticate(request.headers, runtime.config.clients)
+      if (name === null) {
+        done(new GatewayError('unauthorized', 'a client token the gateway knows is required (Authorization: Bearer, x-api-key or api-key)'))
+        return
+      }
+      request.geofence.clientName = name
     }
     done()
   })
@@ -89,7 +128,24 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     const st = request.geofence
     if (st === null || st.logged) return
     st.logged = true
-    opts.logger.info(decisionRecord(st, request.method, request.raw.url ?? '', status), 'decision')
+    if (st.inflight) {
+      st.inflight = false
+      metrics.inflight.dec()
+    }
+    if (presentFor !== st.runtime) {
+      presentFor = st.runtime
+      present = presentIp()
+    }
+    const record = decisionRecord(st, request.method, request.raw.url ?? '', status, present)
+    opts.logger.info(record, 'decision')
+    metrics.decisions.inc({
+      upstream: record.upstream ?? 'none',
+      rule: record.rule ?? (st.decision === null || st.upstream === null ? 'none' : 'default'),
+      action: record.action,
+      enforced: String(record.enforced),
+      country: record.country ?? 'unknown',
+    })
+    metrics.requestDuration.observe({ upstream: record.upstream ?? 'none', action: record.action }, record.duration_ms / 1000)
   }
   app.addHook('onResponse', (request, reply, done) => { logDecision(request, reply.statusCode); done() })
   // A client that goes away mid-stream still leaves its decision line (499, as nginx logs it).
@@ -113,8 +169,29 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   })
 
   // One route for every upstream, so that a reload can add, remove or re-point upstreams.
-  app.all('/*', handle)
+  app.all('/*', async (request, reply) => handle(request, reply, metrics))
   return app
+}
+
+/** The client whose token the request carries, or null. Tokens are compared by sha256. */
+function authenticate (headers: FastifyRequest['headers'], clients: ReadonlyMap<string, string>): string | null {
+  const auth = headers.authorization
+  const token = typeof auth === 'string' && /^bearer /i.test(auth)
+    ? auth.slice(7).trim()
+    : [headers['x-api-key'], headers['api-key'], headers['x-goog-api-key']].find((v): v is string => typeof v === 'string')
+  if (token === undefined || token === '') return null
+  return clients.get(createHash('sha256').update(token).digest('hex')) ?? null
+}
+
+/** The timeouts of the upstream a forwarded request goes to: same origin, longest base path. */
+function upstreamTimeouts (runtime: Runtime, origin: string, path: string): UpstreamTimeouts {
+  let best: { len: number, timeouts: UpstreamTimeouts } | null = null
+  for (const up of runtime.config.upstreams.values()) {
+    const u = new URL(up.url)
+    if (u.origin !== origin || !path.startsWith(u.pathname.replace(/\/$/, ''))) continue
+    if (best === null || u.pathname.length > best.len) best = { len: u.pathname.length, timeouts: up.timeouts }
+  }
+  return best?.timeouts ?? DEFAULT_TIMEOUTS
 }
 
 /** The first path segment: the upstream's mount name. */
@@ -123,7 +200,7 @@ function mountName (url: string): string {
   return end === -1 ? url.slice(1) : url.slice(1, end + 1)
 }
 
-async function handle (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Metrics): Promise<FastifyReply> {
   const st = request.geofence
   const { runtime } = st
   const upstream = st.upstream === null ? undefined : runtime.config.upstreams.get(st.upstream)
@@ -144,6 +221,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply): Promise<Fa
   const decision = evaluate(runtime.policy, {
     upstream: upstream.name,
     model: st.model,
+    client: st.clientName,
     location: st.location,
     locationProblem: st.client.problem ?? st.location.reason,
   })
@@ -159,7 +237,14 @@ async function handle (request: FastifyRequest, reply: FastifyReply): Promise<Fa
     body = replaceValue(body, found.member, decision.route.model)
     reply.header(ROUTED_MODEL_HEADER, decision.route.model)
   }
-  forward(reply, `${target.url}${path}${query}`, body, request.headers['content-type'])
+  forward(reply, {
+    upstream: target,
+    pathAndQuery: `${path}${query}`,
+    body,
+    contentType: request.headers['content-type'],
+    stripCredentials: target.stripClientCredentials || runtime.config.clients.size > 0,
+    onFirstByte: (seconds) => { metrics.upstreamDuration.observe({ upstream: target.name }, seconds) },
+  })
   return reply
 }
 function blockMessage (model: string | null, country: string | null, rule: string | null, reason: string, id: string): string {

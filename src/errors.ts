@@ -4,21 +4,25 @@
 export type ErrorKind =
   | 'blocked'          // 451: the policy refused the request
   | 'invalid_request'  // 400: the gateway cannot read the request well enough to decide
+  | 'unauthorized'     // 401: client authentication is on and the token is missing or unknown
   | 'not_found'        // 404: no upstream is mounted at this path
   | 'too_large'        // 413: the body is over server.body_limit
   | 'unsupported_media' // 415: a Content-Encoding the gateway does not decode
   | 'bad_gateway'      // 502: the upstream could not be reached or answered badly
   | 'gateway_timeout'  // 504: the upstream did not answer in time
+  | 'overloaded'       // 503: the gateway's event loop is saturated, or it is shutting down
   | 'internal'         // 500: a bug in the gateway
 
 export const STATUS: Readonly<Record<ErrorKind, number>> = {
   blocked: 451,
   invalid_request: 400,
+  unauthorized: 401,
   not_found: 404,
   too_large: 413,
   unsupported_media: 415,
   bad_gateway: 502,
   gateway_timeout: 504,
+  overloaded: 503,
   internal: 500,
 }
 

@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ConfigError } from './errors.js'
-import { loadRuntime, type Runtime, type RuntimeRef } from './runtime.js'
+import { loadRuntime, type Runtime, type RuntimeOptions, type RuntimeRef } from './runtime.js'
 
 export const DEFAULT_RELOAD_DEBOUNCE_MS = 250
 /** Directory events can be missed (network filesystems, some container mounts): stat as well. */
@@ -27,6 +27,8 @@ export interface ReloaderOptions {
   pollMs?: number
   /** Called after every attempt (for metrics). */
   onResult?: (result: ReloadResult) => void
+  /** Passed to each new revision's locator. */
+  runtime?: RuntimeOptions
 }
 
 export class Reloader {
@@ -35,6 +37,7 @@ export class Reloader {
   readonly #logger: Logger
   readonly #debounceMs: number
   readonly #onResult: ((r: ReloadResult) => void) | undefined
+  readonly #runtimeOptions: RuntimeOptions
   #watchers: FSWatcher[] = []
   #fingerprints = new Map<string, string>()
   #timer: NodeJS.Timeout | null = null
@@ -49,6 +52,7 @@ export class Reloader {
     this.#logger = logger
     this.#debounceMs = opts.debounceMs ?? DEFAULT_RELOAD_DEBOUNCE_MS
     this.#onResult = opts.onResult
+    this.#runtimeOptions = opts.runtime ?? {}
     const pollMs = opts.pollMs ?? DEFAULT_RELOAD_POLL_MS
     if (pollMs > 0) {
       this.#poll = setInterval(() => { this.#schedule() }, pollMs)
@@ -94,7 +98,7 @@ export class Reloader {
     const previous = this.#ref.current
     let result: ReloadResult
     try {
-      const next = await loadRuntime(this.#file)
+      const next = await loadRuntime(this.#file, this.#runtimeOptions)
       this.#ref.current = next
       result = { ok: true, changed: next.policy.revision !== previous.policy.revision, revision: next.policy.revision }
       this.#logger.info({

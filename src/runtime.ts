@@ -8,7 +8,7 @@ import { EMBEDDED_DATABASE } from './config/validate.js'
 import { AddressSet } from './geo/address.js'
 import type { ClientIpOptions } from './geo/client-ip.js'
 import { DEFAULT_DATABASE, DatabaseError, openDatabase, type DatabaseKind, type GeoDatabase } from './geo/databases.js'
-import { Locator } from './geo/locator.js'
+import { Locator, type LocatorObserver } from './geo/locator.js'
 import { compilePolicy, type Policy } from './policy/compile.js'
 
 export interface Runtime {
@@ -23,7 +23,11 @@ export interface RuntimeRef {
   current: Runtime
 }
 
-export async function createRuntime (config: Config): Promise<Runtime> {
+export interface RuntimeOptions {
+  observer?: LocatorObserver
+}
+
+export async function createRuntime (config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const wanted: Array<{ file: string, kind: DatabaseKind, path: Array<string | number> }> =
     config.geoip.databases.length === 0
       ? [{ file: DEFAULT_DATABASE, kind: 'location', path: ['geoip'] }]
@@ -58,11 +62,12 @@ export async function createRuntime (config: Config): Promise<Runtime> {
     locator: new Locator(location, config.geoip.cache, {
       networks: config.networks,
       anonymous: databases.find((d) => d.kind === 'anonymous') ?? null,
+      ...(opts.observer === undefined ? {} : { observer: opts.observer }),
     }),
     clientIp: { trusted: new AddressSet(config.clientIp.trustedProxies), headers: config.clientIp.headers },
   }
 }
 
-export async function loadRuntime (file: string): Promise<Runtime> {
-  return createRuntime(await loadConfig(file))
+export async function loadRuntime (file: string, opts: RuntimeOptions = {}): Promise<Runtime> {
+  return createRuntime(await loadConfig(file), opts)
 }

@@ -1,58 +1,118 @@
 // The listening gateway: load and check everything first (nothing listens on a bad config or
-// database), then listen and watch for changes; close cleanly on request.
+// database), then listen on the proxy and admin ports and watch for changes. Shutdown is
+// graceful: readiness turns false, the listener stops accepting, requests and streams in
+// flight finish up to server.shutdown_grace, and whatever is left is cut and logged.
 import type { FastifyInstance } from 'fastify'
 import type { DestinationStream, Logger } from 'pino'
 import { buildApp } from './app.js'
+import { buildAdmin, type AdminState } from './observability/admin.js'
 import { createLogger } from './observability/logger.js'
+import { Metrics } from './observability/metrics.js'
 import { Reloader, type ReloaderOptions, type ReloadResult } from './reload.js'
 import { loadRuntime, type Runtime, type RuntimeRef } from './runtime.js'
 
 export interface RunningGateway {
   app: FastifyInstance
+  admin: FastifyInstance
   /** The revision in force (it changes on reload). */
   readonly runtime: Runtime
   logger: Logger
-  /** http://host:port as bound (port 0 in the config picks a free port). */
+  metrics: Metrics
+  /** http://host:port of the proxy listener as bound (port 0 in the config picks a free port). */
   url: string
+  /** http://host:port of the admin listener. */
+  adminUrl: string
   /** Build and swap in a new revision now (what SIGHUP does). */
   reload: (trigger?: string) => Promise<ReloadResult>
+  /** Graceful: stop accepting, let requests in flight finish up to the grace, then cut. */
   close: () => Promise<void>
 }
 
 export interface StartOptions {
-  /** Where log lines go (stdout by default). */
+  /** Where log lines go (stdout, asynchronously, by default). */
   destination?: DestinationStream
   /** Watching and polling for changes; `false` turns it off. */
   reload?: ReloaderOptions | false
 }
 
-export async function startGateway (configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
-  const ref: RuntimeRef = { current: await loadRuntime(configFile) }
-  const logger = createLogger(ref.current.config.logging.level, opts.destination)
-  const app = await buildApp(ref, { logger })
-  const { host, port } = ref.current.config.server
-  await app.listen({ host, port })
+function listenUrl (app: FastifyInstance, host: string, port: number): string {
   const addr = app.server.address()
   const bound = typeof addr === 'object' && addr !== null ? addr : { address: host, port }
   const hostText = bound.address.includes(':') ? `[${bound.address}]` : bound.address
-  const url = `http://${hostText}:${bound.port}`
-  const reloader = new Reloader(ref, configFile, logger, opts.reload === false ? { pollMs: 0 } : opts.reload)
+  return `http://${hostText}:${bound.port}`
+}
+
+export async function startGateway (configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
+  const ref = { current: null as unknown as Runtime } satisfies RuntimeRef
+  const metrics = new Metrics(ref)
+  const observer = {
+    hit: () => { metrics.cache.inc({ result: 'hit' }) },
+    miss: () => { metrics.cache.inc({ result: 'miss' }) },
+    error: () => { metrics.lookupErrors.inc() },
+  }
+  ref.current = await loadRuntime(configFile, { observer })
+  const { config } = ref.current
+  const logger = createLogger(config.logging.level, opts.destination)
+  const app = await buildApp(ref, { logger, metrics })
+  const state: AdminState = { ready: false }
+  const admin = await buildAdmin(metrics, state)
+  await app.listen({ host: config.server.host, port: config.server.port })
+  try {
+    await admin.listen({ host: config.admin.host, port: config.admin.port })
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+  const url = listenUrl(app, config.server.host, config.server.port)
+  const adminUrl = listenUrl(admin, config.admin.host, config.admin.port)
+  const reloadOptions: ReloaderOptions = {
+    ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
+    runtime: { observer },
+    onResult: (r) => { metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' }) },
+  }
+  const reloader = new Reloader(ref, configFile, logger, reloadOptions)
   if (opts.reload !== false) await reloader.start()
+  state.ready = true
   logger.info({
     url,
+    admin: adminUrl,
     policy_revision: ref.current.policy.revision,
     config: ref.current.config.file,
     databases: ref.current.locator.databases.map((d) => ({ file: d.file, type: d.type, build: d.buildEpoch.toISOString() })),
   }, 'listening')
+
+  let closing: Promise<void> | null = null
+  const close = async (): Promise<void> => {
+    closing ??= (async () => {
+      state.ready = false
+      reloader.close()
+      const grace = ref.current.config.server.shutdownGraceMs
+      let timer: NodeJS.Timeout | undefined
+      const graceOver = new Promise<'cut'>((resolve) => { timer = setTimeout(() => { resolve('cut') }, grace) })
+      const outcome = await Promise.race([app.close().then(() => 'done' as const), graceOver])
+      clearTimeout(timer)
+      if (outcome === 'cut') {
+        const left = await metrics.inflight.get()
+        logger.warn({ requests: left.values[0]?.value ?? 0, grace_ms: grace }, 'shutdown grace over: cutting the requests still in flight')
+        app.server.closeAllConnections()
+        await app.close()
+      }
+      await admin.close()
+      logger.info({ outcome }, 'stopped')
+      logger.flush()
+    })()
+    return closing
+  }
+
   return {
     app,
+    admin,
     get runtime () { return ref.current },
     logger,
+    metrics,
     url,
+    adminUrl,
     reload: async (trigger = 'api') => reloader.reload(trigger),
-    close: async () => {
-      reloader.close()
-      await app.close()
-    },
+    close,
   }
 }

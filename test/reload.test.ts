@@ -16,6 +16,7 @@ const claude = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messa
 
 function configText (upstream: string, db: string, deny: string): string {
   return `server: { host: 127.0.0.1, port: 0 }
+admin: { host: 127.0.0.1, port: 0 }
 client_ip: { trusted_proxies: [127.0.0.1/32] }
 geoip: { databases: ["${db}"] }
 upstreams:

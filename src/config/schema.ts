@@ -38,6 +38,7 @@ const rule = {
     },
     mode: { enum: ['enforce', 'dry-run'] },
     anonymous: { enum: ['block', 'allow', 'unknown'] },
+    clients: stringList,
   },
 } as const
 
@@ -65,6 +66,26 @@ export const CONFIG_SCHEMA = {
         host: { type: 'string', minLength: 1 },
         port: { type: 'integer', minimum: 0, maximum: 65535 },
         body_limit: sizeOrDuration,
+        body_timeout: sizeOrDuration,
+        shutdown_grace: sizeOrDuration,
+        max_event_loop_delay: sizeOrDuration,
+      },
+    },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        host: { type: 'string', minLength: 1 },
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+      },
+    },
+    clients: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['token_sha256'],
+        properties: { token_sha256: { type: 'string' } },
       },
     },
     client_ip: {
@@ -103,6 +124,13 @@ export const CONFIG_SCHEMA = {
         properties: {
           url: { type: 'string' },
           dialect: { enum: DIALECTS },
+          headers: { type: 'object', additionalProperties: { type: 'string' } },
+          strip_client_credentials: { type: 'boolean' },
+          timeouts: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { connect: sizeOrDuration, first_byte: sizeOrDuration, idle: sizeOrDuration },
+          },
         },
       },
     },
@@ -124,6 +152,8 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: {
         level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+        client_ip: { enum: ['full', 'truncated', 'hashed'] },
+        client_ip_key: { type: 'string' },
       },
     },
   },
@@ -139,6 +169,7 @@ export interface RawRule {
   action: 'block' | { route: { upstream: string, model: string } }
   mode?: 'enforce' | 'dry-run'
   anonymous?: AnonymousPolicy
+  clients?: string[]
 }
 
 export type AnonymousPolicy = 'block' | 'allow' | 'unknown'
@@ -152,12 +183,20 @@ export interface RawNetwork {
 }
 
 export interface RawConfig {
-  server?: { host?: string, port?: number, body_limit?: string | number }
+  server?: { host?: string, port?: number, body_limit?: string | number, body_timeout?: string | number, shutdown_grace?: string | number, max_event_loop_delay?: string | number }
+  admin?: { host?: string, port?: number }
+  clients?: Record<string, { token_sha256: string }>
   client_ip?: { trusted_proxies?: string[], headers?: Array<'x-forwarded-for' | 'forwarded'> }
   geoip?: { databases?: string[], anonymous_ip?: string, cache?: { max_entries?: number, ttl?: string | number } }
   networks?: RawNetwork[]
   groups?: Record<string, string[]>
-  upstreams: Record<string, { url: string, dialect: DialectName }>
+  upstreams: Record<string, {
+    url: string
+    dialect: DialectName
+    headers?: Record<string, string>
+    strip_client_credentials?: boolean
+    timeouts?: { connect?: string | number, first_byte?: string | number, idle?: string | number }
+  }>
   policy: {
     mode?: 'enforce' | 'dry-run'
     default?: 'block' | 'allow'
@@ -166,5 +205,5 @@ export interface RawConfig {
     location?: LocationBasis
     rules: RawRule[]
   }
-  logging?: { level?: string }
+  logging?: { level?: string, client_ip?: 'full' | 'truncated' | 'hashed', client_ip_key?: string }
 }

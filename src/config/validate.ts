@@ -1,5 +1,6 @@
 // The meaning of a config whose shape already passed: every reference resolves, every country
 // code is a country, every CIDR parses, every name is unique. All problems are collected.
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { ConfigProblem } from '../errors.js'
 import { parseCidr } from '../geo/address.js'
@@ -15,6 +16,16 @@ export const DEFAULT_PORT = 8080
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
 export const DEFAULT_CACHE: CacheOptions = { maxEntries: 100_000, ttlMs: 3_600_000 }
 export const DEFAULT_FORWARDING_HEADERS: readonly ForwardingHeader[] = ['x-forwarded-for', 'forwarded']
+export const DEFAULT_ADMIN_HOST = '127.0.0.1'
+export const DEFAULT_ADMIN_PORT = 9090
+export const DEFAULT_BODY_TIMEOUT_MS = 60_000
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000
+export const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 1_000
+/** LLM calls are slow: a long answer without streaming can take minutes before its first byte. */
+export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connectMs: 10_000, firstByteMs: 300_000, idleMs: 300_000 }
+/** Headers that carry a provider or gateway credential. */
+export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const
+const FORBIDDEN_INJECTED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect'])
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 const GROUP_PREFIX = 'group:'
@@ -24,11 +35,21 @@ export const EMBEDDED_DATABASE = 'embedded'
 export type Mode = 'enforce' | 'dry-run'
 export type Verdict = 'block' | 'allow'
 
+export interface UpstreamTimeouts {
+  connectMs: number
+  firstByteMs: number
+  idleMs: number
+}
+
 export interface UpstreamConfig {
   name: string
   /** Origin plus base path, without a trailing slash: `https://api.anthropic.com`. */
   url: string
   dialect: DialectName
+  /** Injected on the way out (held credentials), values already resolved. */
+  headers: ReadonlyArray<readonly [string, string]>
+  stripClientCredentials: boolean
+  timeouts: UpstreamTimeouts
 }
 
 export type RuleAction = { kind: 'block' } | { kind: 'route', upstream: string, model: string }
@@ -46,6 +67,8 @@ export interface RuleConfig {
   action: RuleAction
   mode: Mode
   anonymous: AnonymousPolicy
+  /** Null: every client (and requests without client authentication). */
+  clients: readonly string[] | null
   /** Where the rule names subdivisions (directly or through a group), for the City-database check. */
   subdivisionPaths: ReadonlyArray<Array<string | number>>
 }
@@ -61,7 +84,10 @@ export interface Config {
   file: string
   /** sha256 of the file's bytes. */
   revision: string
-  server: { host: string, port: number, bodyLimit: number }
+  server: { host: string, port: number, bodyLimit: number, bodyTimeoutMs: number, shutdownGraceMs: number, maxEventLoopDelayMs: number }
+  admin: { host: string, port: number }
+  /** sha256 (hex) of each client token -> client name; empty when clients are not authenticated. */
+  clients: ReadonlyMap<string, string>
   clientIp: { trustedProxies: ReadonlyArray<readonly [string, number]>, headers: readonly ForwardingHeader[] }
   /** Database files, absolute; EMBEDDED_DATABASE stands for the embedded default. */
   geoip: { databases: readonly string[], anonymousIp: string | null, cache: CacheOptions }
@@ -76,7 +102,7 @@ export interface Config {
     location: LocationBasis
     rules: readonly RuleConfig[]
   }
-  logging: { level: string }
+  logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
 }
@@ -94,8 +120,32 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   const bodyLimit = raw.server?.body_limit === undefined ? DEFAULT_BODY_LIMIT : parseSize(raw.server.body_limit)
   if (bodyLimit === null || bodyLimit === 0) problem(['server', 'body_limit'], `"${String(raw.server?.body_limit)}" is not a size (write e.g. 32mb, 512kb or a number of bytes)`)
 
-  const ttl = raw.geoip?.cache?.ttl === undefined ? DEFAULT_CACHE.ttlMs : parseDuration(raw.geoip.cache.ttl)
-  if (ttl === null) problem(['geoip', 'cache', 'ttl'], `"${String(raw.geoip?.cache?.ttl)}" is not a duration (write e.g. 1h, 30m, 90s or 500ms)`)
+  const duration = (value: string | number | undefined, fallback: number, path: Array<string | number>): number => {
+    if (value === undefined) return fallback
+    const ms = parseDuration(value)
+    if (ms === null) problem(path, `"${String(value)}" is not a duration (write e.g. 1h, 30m, 90s or 500ms)`)
+    return ms ?? fallback
+  }
+  const ttl = duration(raw.geoip?.cache?.ttl, DEFAULT_CACHE.ttlMs, ['geoip', 'cache', 'ttl'])
+  const server = {
+    bodyTimeoutMs: duration(raw.server?.body_timeout, DEFAULT_BODY_TIMEOUT_MS, ['server', 'body_timeout']),
+    shutdownGraceMs: duration(raw.server?.shutdown_grace, DEFAULT_SHUTDOWN_GRACE_MS, ['server', 'shutdown_grace']),
+    maxEventLoopDelayMs: duration(raw.server?.max_event_loop_delay, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, ['server', 'max_event_loop_delay']),
+  }
+
+  const clients = new Map<string, string>()
+  for (const [name, client] of Object.entries(raw.clients ?? {})) {
+    const hash = client.token_sha256.toLowerCase()
+    if (!/^[0-9a-f]{64}$/.test(hash)) problem(['clients', name, 'token_sha256'], 'must be the sha256 of the token, 64 hex digits (printf %s "$TOKEN" | sha256sum)')
+    else if (clients.has(hash)) problem(['clients', name, 'token_sha256'], `the same token as client "${clients.get(hash) ?? ''}"`)
+    else clients.set(hash, name)
+  }
+
+  let clientIpKey: string | null = raw.logging?.client_ip_key ?? null
+  if (raw.logging?.client_ip === 'hashed' && (clientIpKey === null || clientIpKey.length < 16)) {
+    problem(['logging', 'client_ip_key'], 'client_ip: hashed needs a secret key of at least 16 characters (write client_ip_key: "${GEOFENCE_IP_KEY}")')
+    clientIpKey = null
+  }
 
   const trustedProxies: Array<readonly [string, number]> = []
   for (const [i, text] of (raw.client_ip?.trusted_proxies ?? []).entries()) {
@@ -133,8 +183,24 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   for (const [name, up] of Object.entries(raw.upstreams)) {
     if (!NAME.test(name)) problem(['upstreams', name], `"${name}" cannot be an upstream name: it is mounted at /${name}/, so use letters, digits, "-", "_" and "."`)
     const url = upstreamUrl(up.url)
+    const headers: Array<readonly [string, string]> = []
+    for (const [header, value] of Object.entries(up.headers ?? {})) {
+      const lower = header.toLowerCase()
+      if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(lower) || FORBIDDEN_INJECTED.has(lower)) {
+        problem(['upstreams', name, 'headers', header], `"${header}" cannot be injected`)
+        continue
+      }
+      const resolved = headerValue(value)
+      if (typeof resolved !== 'string') problem(['upstreams', name, 'headers', header], resolved.problem)
+      else headers.push([lower, resolved])
+    }
+    const timeouts: UpstreamTimeouts = {
+      connectMs: duration(up.timeouts?.connect, DEFAULT_TIMEOUTS.connectMs, ['upstreams', name, 'timeouts', 'connect']),
+      firstByteMs: duration(up.timeouts?.first_byte, DEFAULT_TIMEOUTS.firstByteMs, ['upstreams', name, 'timeouts', 'first_byte']),
+      idleMs: duration(up.timeouts?.idle, DEFAULT_TIMEOUTS.idleMs, ['upstreams', name, 'timeouts', 'idle']),
+    }
     if (typeof url !== 'string') problem(['upstreams', name, 'url'], url.problem)
-    else upstreams.set(name, { name, url, dialect: up.dialect })
+    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts })
   }
 
   const seen = new Map<string, number>()
@@ -170,6 +236,9 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         }
       }
     }
+    for (const [j, client] of (rule.clients ?? []).entries()) {
+      if (![...clients.values()].includes(client)) problem(at('clients', j), `unknown client "${client}"${known(clients.values())}`)
+    }
     subdivisionPaths = []
     const allow = codes(rule.allow, at('allow'))
     const deny = codes(rule.deny, at('deny'))
@@ -183,6 +252,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       action,
       mode: rule.mode ?? raw.policy.mode ?? 'enforce',
       anonymous: rule.anonymous ?? raw.policy.anonymous ?? 'allow',
+      clients: rule.clients ?? null,
       subdivisionPaths,
     })
   }
@@ -206,13 +276,15 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     if (cidr !== null) networks.push({ name: net.name, cidr, country: net.country, subdivision: net.subdivision ?? null })
   }
 
-  if (problems.length > 0 || bodyLimit === null || ttl === null) return { config: null, problems }
+  if (problems.length > 0 || bodyLimit === null) return { config: null, problems }
   return {
     problems,
     config: {
       file: ctx.file,
       revision: ctx.revision,
-      server: { host: raw.server?.host ?? DEFAULT_HOST, port: raw.server?.port ?? DEFAULT_PORT, bodyLimit },
+      server: { host: raw.server?.host ?? DEFAULT_HOST, port: raw.server?.port ?? DEFAULT_PORT, bodyLimit, ...server },
+      admin: { host: raw.admin?.host ?? DEFAULT_ADMIN_HOST, port: raw.admin?.port ?? DEFAULT_ADMIN_PORT },
+      clients,
       clientIp: { trustedProxies, headers: raw.client_ip?.headers ?? DEFAULT_FORWARDING_HEADERS },
       geoip: {
         databases: (raw.geoip?.databases ?? []).map((f) => (f === EMBEDDED_DATABASE ? f : resolve(f))),
@@ -230,7 +302,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         location: raw.policy.location ?? 'country',
         rules,
       },
-      logging: { level: raw.logging?.level ?? 'info' },
+      logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey },
       position: ctx.position,
     },
   }
@@ -277,6 +349,20 @@ function codeProblem (code: string): string | null {
   if (!isSubdivisionCode(code)) return `"${code}" is not an ISO 3166-2 subdivision code (write e.g. UA-43)`
   const why = countryCodeProblem(code.slice(0, 2))
   return why === null ? null : `"${code}": ${why}`
+}
+
+/** A header value as written, or read from `file:PATH` (as Kubernetes mounts secrets). */
+function headerValue (value: string): string | { problem: string } {
+  let out = value
+  if (value.startsWith('file:')) {
+    try {
+      out = readFileSync(value.slice(5), 'utf8').replace(/\r?\n$/, '')
+    } catch (err) {
+      return { problem: `cannot read ${value.slice(5)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }
+    }
+  }
+  if (out === '' || /[\r\n\0]/.test(out)) return { problem: 'the value is empty or holds a line break' }
+  return out
 }
 
 function upstreamUrl (text: string): string | { problem: string } {

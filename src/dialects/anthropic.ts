@@ -6,11 +6,13 @@ import type { Dialect } from './types.js'
 const ERROR_TYPE: Readonly<Record<ErrorKind, string>> = {
   blocked: 'permission_error',
   invalid_request: 'invalid_request_error',
+  unauthorized: 'authentication_error',
   not_found: 'not_found_error',
   too_large: 'request_too_large',
   unsupported_media: 'invalid_request_error',
   bad_gateway: 'api_error',
   gateway_timeout: 'timeout_error',
+  overloaded: 'overloaded_error',
   internal: 'api_error',
 }
 

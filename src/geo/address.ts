@@ -78,6 +78,23 @@ function formatIpv6 (words: number[]): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`
 }
 
+/** The network part of a canonical address, as CIDR text: `203.198.0.0/24`, `2001:db8:1::/48`. */
+export function truncateAddress (canonical: string, v4Bits: number, v6Bits: number): string {
+  if (!canonical.includes(':')) {
+    const n = canonical.split('.').reduce((acc, o) => acc * 256 + Number(o), 0)
+    const masked = v4Bits === 0 ? 0 : Math.floor(n / 2 ** (32 - v4Bits)) * 2 ** (32 - v4Bits)
+    return `${[24, 16, 8, 0].map((shift) => Math.floor(masked / 2 ** shift) % 256).join('.')}/${v4Bits}`
+  }
+  const words = ipv6Words(canonical) ?? []
+  const kept = words.map((w, i) => {
+    const bitsLeft = v6Bits - i * 16
+    if (bitsLeft >= 16) return w
+    if (bitsLeft <= 0) return 0
+    return w & (0xffff << (16 - bitsLeft)) & 0xffff
+  })
+  return `${formatIpv6(kept)}/${v6Bits}`
+}
+
 /** 4 or 6 for canonical text (the caller has already canonicalised it). */
 export function family (canonical: string): 'ipv4' | 'ipv6' {
   return canonical.includes(':') ? 'ipv6' : 'ipv4'

@@ -38,6 +38,13 @@ export interface NetworkLocation {
   subdivision: string | null
 }
 
+/** Told of every cache hit, miss and lookup error (the metrics listen here). */
+export interface LocatorObserver {
+  hit: () => void
+  miss: () => void
+  error: () => void
+}
+
 export interface LocatorStats {
   hits: number
   misses: number
@@ -58,9 +65,11 @@ export class Locator {
   readonly stats: LocatorStats = { hits: 0, misses: 0, lookupErrors: 0 }
   readonly #cache: LRUCache<string, Location> | null
   readonly #networks: readonly CompiledNetwork[]
+  readonly #observer: LocatorObserver | undefined
 
-  constructor (databases: readonly GeoDatabase[], cache: CacheOptions, opts: { networks?: readonly NetworkLocation[], anonymous?: GeoDatabase | null } = {}) {
+  constructor (databases: readonly GeoDatabase[], cache: CacheOptions, opts: { networks?: readonly NetworkLocation[], anonymous?: GeoDatabase | null, observer?: LocatorObserver } = {}) {
     this.databases = databases
+    this.#observer = opts.observer
     this.anonymousDb = opts.anonymous ?? null
     this.#cache = cache.maxEntries > 0
       ? new LRUCache<string, Location>({ max: cache.maxEntries, ...(cache.ttlMs > 0 ? { ttl: cache.ttlMs } : {}) })
@@ -79,9 +88,11 @@ export class Locator {
     const cached = this.#cache?.get(ip)
     if (cached !== undefined) {
       this.stats.hits++
+      this.#observer?.hit()
       return cached
     }
     this.stats.misses++
+    this.#observer?.miss()
     const location = this.#lookup(ip)
     // A failed lookup is not cached: the next request tries again.
     if (location !== FAILED) this.#cache?.set(ip, location)
@@ -107,6 +118,7 @@ export class Locator {
       }
     } catch {
       this.stats.lookupErrors++
+      this.#observer?.error()
       return FAILED
     }
     if (registeredOnly !== null) return registeredOnly

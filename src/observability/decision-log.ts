@@ -9,6 +9,10 @@ import type { Runtime } from '../runtime.js'
 export interface RequestState {
   /** The revision in force when the request arrived; it decides the whole request. */
   runtime: Runtime
+  /** The authenticated client's name (client authentication on), else null. */
+  clientName: string | null
+  /** Counted in the in-flight gauge, not yet released. */
+  inflight: boolean
   decisionId: string
   startedAt: bigint
   client: ClientAddress
@@ -24,6 +28,7 @@ export interface DecisionRecord {
   policy_revision: string
   client_ip: string | null
   ip_source: string
+  client?: string
   country: string | null
   registered_country: string | null
   location_source: string
@@ -45,13 +50,13 @@ export interface DecisionRecord {
   duration_ms: number
 }
 
-export function decisionRecord (st: RequestState, method: string, url: string, status: number): DecisionRecord {
+export function decisionRecord (st: RequestState, method: string, url: string, status: number, presentIp: (ip: string | null) => string | null = (ip) => ip): DecisionRecord {
   const q = url.indexOf('?')
   const decision = st.decision ?? { action: 'block', enforced: true, rule: null, reason: 'the request ended before a decision' }
   const record: DecisionRecord = {
     decision_id: st.decisionId,
     policy_revision: st.runtime.policy.revision,
-    client_ip: st.client.ip,
+    client_ip: presentIp(st.client.ip),
     ip_source: st.client.source,
     country: st.location.country,
     registered_country: st.location.registeredCountry,
@@ -70,6 +75,7 @@ export function decisionRecord (st: RequestState, method: string, url: string, s
   }
   const why = st.client.problem ?? st.location.reason
   if (why !== undefined) record.location_reason = why
+  if (st.clientName !== null) record.client = st.clientName
   if (st.location.subdivisions.length > 0) record.subdivisions = st.location.subdivisions
   if (st.location.network !== undefined) record.network = st.location.network
   if (st.location.anonymous.length > 0) record.anonymous = st.location.anonymous

@@ -16,5 +16,6 @@ export function createLogger (level: string, destination?: DestinationStream): L
     redact: { paths: REDACT, censor: '[redacted]' },
     serializers: { err: pino.stdSerializers.err },
   }
-  return destination === undefined ? pino(options) : pino(options, destination)
+  // Asynchronous writes keep logging off the request's critical path; pino flushes on exit.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }))
 }

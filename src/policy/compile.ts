@@ -11,6 +11,8 @@ export interface CompiledRule {
   action: RuleAction
   enforced: boolean
   anonymous: AnonymousPolicy
+  /** Null: every caller; else only requests authenticated as one of these clients. */
+  clients: ReadonlySet<string> | null
 }
 
 export interface Policy {
@@ -43,6 +45,7 @@ export function compilePolicy (config: Config): Policy {
       action: r.action,
       enforced: r.mode === 'enforce',
       anonymous: r.anonymous,
+      clients: r.clients === null ? null : new Set(r.clients),
     } satisfies CompiledRule,
   }))
   const rulesByUpstream = new Map<string, CompiledRule[]>()

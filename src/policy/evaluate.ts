@@ -15,6 +15,8 @@ export interface PolicyInput {
   /** Null when the endpoint carries no model. */
   model: string | null
   location: PolicyLocation
+  /** The authenticated client's name, or null without client authentication. */
+  client?: string | null
   /** Why the location is unknown, for the reason text. */
   locationProblem?: string | undefined
 }
@@ -35,7 +37,7 @@ export function evaluate (policy: Policy, input: PolicyInput): Decision {
   if (input.model === null) {
     return { action: policy.default, enforced: defaultEnforced, rule: null, reason: `the endpoint names no model: policy.default is ${policy.default}` }
   }
-  const rule = firstMatch(policy.rulesByUpstream.get(input.upstream) ?? [], input.model)
+  const rule = firstMatch(policy.rulesByUpstream.get(input.upstream) ?? [], input.model, input.client ?? null)
   if (rule === undefined) {
     return { action: policy.default, enforced: defaultEnforced, rule: null, reason: `no rule matches model "${input.model}": policy.default is ${policy.default}` }
   }
@@ -98,7 +100,10 @@ function fail (rule: CompiledRule, reason: string): Decision {
   return { action: 'block', enforced: rule.enforced, rule: rule.name, reason }
 }
 
-function firstMatch (rules: readonly CompiledRule[], model: string): CompiledRule | undefined {
-  for (const rule of rules) if (rule.model.test(model)) return rule
+function firstMatch (rules: readonly CompiledRule[], model: string, client: string | null): CompiledRule | undefined {
+  for (const rule of rules) {
+    if (rule.clients !== null && (client === null || !rule.clients.has(client))) continue
+    if (rule.model.test(model)) return rule
+  }
   return undefined
 }

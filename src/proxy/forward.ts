@@ -1,15 +1,20 @@
-// Forwarding an allowed request with @fastify/reply-from (undici underneath): the exact body
-// bytes the gateway checked, the client's headers less hop-by-hop and forwarding headers, and
-// the response streamed back chunk by chunk (SSE events are never held).
+// Forwarding an allowed request with @fastify/reply-from over our own undici dispatcher: the
+// exact body bytes the gateway checked, the client's headers less hop-by-hop and forwarding
+// headers (and credentials, where the gateway holds them), and the response streamed back chunk
+// by chunk (SSE events are never held).
 import type { FastifyReply } from 'fastify'
 import type { FastifyReplyFromOptions } from '@fastify/reply-from'
+import { CREDENTIAL_HEADERS, type UpstreamConfig } from '../config/validate.js'
 import { GatewayError } from '../errors.js'
+import type { UpstreamDispatcher } from './dispatcher.js'
 
-export const REPLY_FROM_OPTIONS: FastifyReplyFromOptions = {
-  disableRequestLogging: true,
-  // Nothing is retried: an LLM call is not idempotent, and a retry would be a second call.
-  retryMethods: [],
-  undici: { connections: 128, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 600_000, bodyTimeout: 600_000 },
+export function replyFromOptions (dispatcher: UpstreamDispatcher): FastifyReplyFromOptions {
+  return {
+    disableRequestLogging: true,
+    // Nothing is retried: an LLM call is not idempotent, and a retry would be a second call.
+    retryMethods: [],
+    undici: dispatcher,
+  }
 }
 
 /**
@@ -18,20 +23,41 @@ export const REPLY_FROM_OPTIONS: FastifyReplyFromOptions = {
  */
 const DROPPED_REQUEST_HEADERS = ['keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'expect', 'forwarded', 'x-forwarded-for', 'x-real-ip', 'proxy-authorization']
+const CLIENT_CREDENTIALS = [...CREDENTIAL_HEADERS, 'cookie']
 
-export function forward (reply: FastifyReply, url: string, body: Buffer | undefined, contentType: string | undefined): void {
+export interface ForwardOptions {
+  upstream: UpstreamConfig
+  /** path + query, exactly as received below the mount. */
+  pathAndQuery: string
+  body: Buffer | undefined
+  contentType: string | undefined
+  /** Remove whatever credential the client sent (held credentials, or a gateway client token). */
+  stripCredentials: boolean
+  /** Called with the time to the upstream's response headers, in seconds. */
+  onFirstByte: (seconds: number) => void
+}
+
+export function forward (reply: FastifyReply, opts: ForwardOptions): void {
+  const { body, contentType, upstream } = opts
   const hasBody = body !== undefined && body.length > 0
-  reply.from(url, {
+  const started = process.hrtime.bigint()
+  reply.from(`${upstream.url}${opts.pathAndQuery}`, {
     ...(hasBody ? { body, contentType: contentType ?? 'application/octet-stream' } : {}),
     rewriteRequestHeaders: (_req, headers) => {
       for (const name of DROPPED_REQUEST_HEADERS) delete headers[name]
+      if (opts.stripCredentials) for (const name of CLIENT_CREDENTIALS) delete headers[name]
+      for (const [name, value] of upstream.headers) headers[name] = value
       // reply-from names a type for a body it sends; a client that sent none gets none added.
       if (hasBody && contentType === undefined) delete headers['content-type']
       return headers
     },
+    onResponse: (_request, r, res) => {
+      opts.onFirstByte(Number(process.hrtime.bigint() - started) / 1e9)
+      r.send(res.stream)
+    },
     onError: (r, { error }) => {
-      const e = error as { statusCode?: number }
-      r.send(e.statusCode === 504
+      const e = error as { statusCode?: number, code?: string }
+      r.send(e.statusCode === 504 || e.code === 'UND_ERR_CONNECT_TIMEOUT'
         ? new GatewayError('gateway_timeout', 'the upstream did not answer in time', { cause: error })
         : new GatewayError('bad_gateway', 'the upstream could not be reached', { cause: error }))
     },

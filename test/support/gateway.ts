@@ -13,10 +13,11 @@ export interface TestGateway extends RunningGateway {
   rawLogs: () => string
 }
 
+/** Writes a config to a fresh directory; without an admin section it gets one on a free port. */
 export function writeConfig (yaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'geofence-test-'))
   const file = join(dir, 'config.yaml')
-  writeFileSync(file, yaml)
+  writeFileSync(file, /^admin:/m.test(yaml) ? yaml : `${yaml}\nadmin: { host: 127.0.0.1, port: 0 }\n`)
   return file
 }
 
@@ -57,9 +58,12 @@ export async function startTestGateway (yaml: string, opts: StartOptions & { fil
   const logs = (): Array<Record<string, unknown>> => lines.map((l) => JSON.parse(l) as Record<string, unknown>)
   return {
     app: gw.app,
+    admin: gw.admin,
     get runtime () { return gw.runtime },
     logger: gw.logger,
+    metrics: gw.metrics,
     url: gw.url,
+    adminUrl: gw.adminUrl,
     reload: gw.reload,
     close: gw.close,
     logs,
