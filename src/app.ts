@@ -56,8 +56,14 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     // Forwarding headers are read by geo/client-ip.ts against trusted_proxies, never by Fastify.
     trustProxy: false,
     return503OnClosing: true,
-    // Receiving a whole request (headers and body) may not take longer than this (408).
+    // Receiving a whole request (headers and body) may not take longer than this (408),
+    // checked often enough for the limit to mean what it says. Node reads requestTimeout at
+    // construction only, so it goes to the server options as well.
     requestTimeout: ref.current.config.server.bodyTimeoutMs,
+    http: {
+      requestTimeout: ref.current.config.server.bodyTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(ref.current.config.server.bodyTimeoutMs / 4))),
+    },
   })
   const { metrics } = opts
   const presentIp = (): ((ip: string | null) => string | null) => {
@@ -75,17 +81,6 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   const dispatcher = new UpstreamDispatcher((origin, path) => upstreamTimeouts(ref.current, origin, path))
   await app.register(replyFrom, replyFromOptions(dispatcher))
   app.addHook('onClose', async () => { await dispatcher.close() })
-
-  // A saturated event loop answers 503 at once instead of queueing without bound.
-  if (ref.current.config.server.maxEventLoopDelayMs > 0) {
-    await app.register(underPressure, {
-      maxEventLoopDelay: ref.current.config.server.maxEventLoopDelayMs,
-      retryAfter: 1,
-      pressureHandler: (_req, _reply, type) => {
-        throw new GatewayError('overloaded', `the gateway is overloaded (${type}); retry shortly`)
-      },
-    })
-  }
 
   app.decorateRequest('geofence', null as unknown as RequestState)
 
@@ -119,12 +114,25 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     done()
   })
 
+  // After our onRequest, so that a refused request still has its decision line.
+  // A saturated event loop answers 503 at once instead of queueing without bound.
+  if (ref.current.config.server.maxEventLoopDelayMs > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: ref.current.config.server.maxEventLoopDelayMs,
+      sampleInterval: Math.min(1_000, Math.max(100, ref.current.config.server.maxEventLoopDelayMs)),
+      retryAfter: 1,
+      pressureHandler: async (_req, _reply, type) => {
+        throw new GatewayError('overloaded', `the gateway is overloaded (${type}); retry shortly`)
+      },
+    })
+  }
+
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header(DECISION_HEADER, request.id)
     done(null, payload)
   })
 
-  const logDecision = (request: FastifyRequest, status: number): void => {
+  const logDecision = (request: FastifyRequest, status: number, cut?: string): void => {
     const st = request.geofence
     if (st === null || st.logged) return
     st.logged = true
@@ -137,6 +145,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
       present = presentIp()
     }
     const record = decisionRecord(st, request.method, request.raw.url ?? '', status, present)
+    if (cut !== undefined) record.cut = cut
     opts.logger.info(record, 'decision')
     metrics.decisions.inc({
       upstream: record.upstream ?? 'none',
@@ -148,8 +157,15 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     metrics.requestDuration.observe({ upstream: record.upstream ?? 'none', action: record.action }, record.duration_ms / 1000)
   }
   app.addHook('onResponse', (request, reply, done) => { logDecision(request, reply.statusCode); done() })
-  // A client that goes away mid-stream still leaves its decision line (499, as nginx logs it).
-  app.addHook('onRequestAbort', (request, done) => { logDecision(request, 499); done() })
+  // A client that goes away mid-stream still leaves its decision line (499, as nginx logs it),
+  // and so does a response cut from the upstream side (an idle stream, a reset).
+  app.addHook('onRequestAbort', (request, done) => { logDecision(request, 499, 'the client went away'); done() })
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) logDecision(request, reply.statusCode, 'the response was cut before its end')
+    })
+    done()
+  })
 
   app.setErrorHandler((error, request, reply) => {
     const err = asGatewayError(error)

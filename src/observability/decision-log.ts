@@ -48,6 +48,8 @@ export interface DecisionRecord {
   reason: string
   status: number
   duration_ms: number
+  /** Why the response did not reach its end. */
+  cut?: string
 }
 
 export function decisionRecord (st: RequestState, method: string, url: string, status: number, presentIp: (ip: string | null) => string | null = (ip) => ip): DecisionRecord {

@@ -46,6 +46,13 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         if (opts.streamGateMs === undefined) return
         await Promise.race([gate, new Promise((resolve) => setTimeout(resolve, opts.streamGateMs))])
       }
+      if (model === 'fake-hang') return // never answers: for first-byte timeouts
+      if (model === 'fake-stall') {
+        // one event, then silence: for idle timeouts
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write('event: ping\ndata: {"type":"ping"}\n\n')
+        return
+      }
       if (path === '/v1/messages' && json.stream === true) {
         void anthropicStream(res, model, waitGate).then(() => { lastSent = Date.now() })
       } else if (path === '/v1/messages') {
