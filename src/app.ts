@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import type { Logger } from 'pino'
-import { GatewayError, type ErrorKind } from './errors.js'
+import { GatewayError, STATUS, type ErrorKind } from './errors.js'
 import { DIALECTS, type Dialect } from './dialects/registry.js'
 import { replaceValue } from './proxy/json-members.js'
 import { resolveClientIp } from './geo/client-ip.js'
@@ -17,12 +17,11 @@ import { decisionRecord, type RequestState } from './observability/decision-log.
 import { forward, replyFromOptions } from './proxy/forward.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import underPressure from '@fastify/under-pressure'
-import { DEFAULT_TIMEOUTS, type UpstreamTimeouts } from './config/validate.js'
 import type { Metrics } from './observability/metrics.js'
 import { clientIpPresenter } from './observability/client-ip-privacy.js'
 import { modelFromJsonBody } from './proxy/request-model.js'
 import { upstreamPath } from './proxy/upstream-path.js'
-import type { Runtime, RuntimeRef } from './runtime.js'
+import type { RuntimeRef } from './runtime.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -78,7 +77,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
 
-  const dispatcher = new UpstreamDispatcher((origin, path) => upstreamTimeouts(ref.current, origin, path))
+  const dispatcher = new UpstreamDispatcher((origin, path) => ref.current.timeoutsFor(origin, path))
   await app.register(replyFrom, replyFromOptions(dispatcher))
   app.addHook('onClose', async () => { await dispatcher.close() })
 
@@ -147,14 +146,14 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     const record = decisionRecord(st, request.method, request.raw.url ?? '', status, present)
     if (cut !== undefined) record.cut = cut
     opts.logger.info(record, 'decision')
-    metrics.decisions.inc({
-      upstream: record.upstream ?? 'none',
-      rule: record.rule ?? (st.decision === null || st.upstream === null ? 'none' : 'default'),
-      action: record.action,
-      enforced: String(record.enforced),
-      country: record.country ?? 'unknown',
-    })
-    metrics.requestDuration.observe({ upstream: record.upstream ?? 'none', action: record.action }, record.duration_ms / 1000)
+    metrics.recordDecision(
+      record.upstream ?? 'none',
+      record.rule ?? (st.decision === null || st.upstream === null ? 'none' : 'default'),
+      record.action,
+      record.enforced,
+      record.country ?? 'unknown',
+      record.duration_ms / 1000,
+    )
   }
   app.addHook('onResponse', (request, reply, done) => { logDecision(request, reply.statusCode); done() })
   // A client that goes away mid-stream still leaves its decision line (499, as nginx logs it),
@@ -199,17 +198,6 @@ function authenticate (headers: FastifyRequest['headers'], clients: ReadonlyMap<
   return clients.get(createHash('sha256').update(token).digest('hex')) ?? null
 }
 
-/** The timeouts of the upstream a forwarded request goes to: same origin, longest base path. */
-function upstreamTimeouts (runtime: Runtime, origin: string, path: string): UpstreamTimeouts {
-  let best: { len: number, timeouts: UpstreamTimeouts } | null = null
-  for (const up of runtime.config.upstreams.values()) {
-    const u = new URL(up.url)
-    if (u.origin !== origin || !path.startsWith(u.pathname.replace(/\/$/, ''))) continue
-    if (best === null || u.pathname.length > best.len) best = { len: u.pathname.length, timeouts: up.timeouts }
-  }
-  return best?.timeouts ?? DEFAULT_TIMEOUTS
-}
-
 /** The first path segment: the upstream's mount name. */
 function mountName (url: string): string {
   const end = url.slice(1).search(/[/?]/)
@@ -244,7 +232,9 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   st.decision = decision
   let target = upstream
   if (decision.enforced && decision.action === 'block') {
-    throw new GatewayError('blocked', blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId))
+    // The block path answers directly: no exception (and no stack trace) per refusal.
+    const message = blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId)
+    return reply.code(STATUS.blocked).type('application/json').send(dialect.renderError('blocked', message, st.decisionId))
   }
   if (decision.enforced && decision.route !== undefined && found !== null && body !== undefined) {
     const routed = runtime.config.upstreams.get(decision.route.upstream)
@@ -259,7 +249,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     body,
     contentType: request.headers['content-type'],
     stripCredentials: target.stripClientCredentials || runtime.config.clients.size > 0,
-    onFirstByte: (seconds) => { metrics.upstreamDuration.observe({ upstream: target.name }, seconds) },
+    onFirstByte: (seconds) => { metrics.recordFirstByte(target.name, seconds) },
   })
   return reply
 }

@@ -4,7 +4,7 @@
 // reload it leaves the running revision in place.
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { loadConfig, type Config } from './config/load.js'
-import { EMBEDDED_DATABASE } from './config/validate.js'
+import { DEFAULT_TIMEOUTS, EMBEDDED_DATABASE, type UpstreamTimeouts } from './config/validate.js'
 import { AddressSet } from './geo/address.js'
 import type { ClientIpOptions } from './geo/client-ip.js'
 import { DEFAULT_DATABASE, DatabaseError, openDatabase, type DatabaseKind, type GeoDatabase } from './geo/databases.js'
@@ -16,6 +16,8 @@ export interface Runtime {
   policy: Policy
   locator: Locator
   clientIp: ClientIpOptions
+  /** The timeouts of the upstream a forwarded request goes to (by origin and base path). */
+  timeoutsFor: (origin: string, path: string) => UpstreamTimeouts
 }
 
 /** The revision in force; a reload replaces `current` in one assignment. */
@@ -65,7 +67,20 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
       ...(opts.observer === undefined ? {} : { observer: opts.observer }),
     }),
     clientIp: { trusted: new AddressSet(config.clientIp.trustedProxies), headers: config.clientIp.headers },
+    timeoutsFor: timeoutTable(config),
   }
+}
+
+/** Origin -> upstreams by base path, longest first; looked up once per forwarded request. */
+function timeoutTable (config: Config): (origin: string, path: string) => UpstreamTimeouts {
+  const byOrigin = new Map<string, Array<{ base: string, timeouts: UpstreamTimeouts }>>()
+  for (const up of config.upstreams.values()) {
+    const u = new URL(up.url)
+    const list = byOrigin.get(u.origin) ?? []
+    list.push({ base: u.pathname.replace(/\/$/, ''), timeouts: up.timeouts })
+    byOrigin.set(u.origin, list.sort((a, b) => b.base.length - a.base.length))
+  }
+  return (origin, path) => byOrigin.get(origin)?.find((e) => path.startsWith(e.base))?.timeouts ?? DEFAULT_TIMEOUTS
 }
 
 export async function loadRuntime (file: string, opts: RuntimeOptions = {}): Promise<Runtime> {

@@ -134,6 +134,8 @@ export function parseCidr (text: string): [string, number] | null {
   return bits <= max ? [addr, bits] : null
 }
 
+const MEMO_LIMIT = 4096
+
 /**
  * A set of CIDRs, checked in one native call. One BlockList per family: a single BlockList
  * matches IPv4 addresses against IPv6 ranges through their mapped form (`::/3` would hold 1.2.3.4).
@@ -141,6 +143,8 @@ export function parseCidr (text: string): [string, number] | null {
 export class AddressSet {
   readonly #v4 = new BlockList()
   readonly #v6 = new BlockList()
+  /** BlockList.check builds a SocketAddress per call; callers repeat (peers, proxies): memoise. */
+  readonly #seen = new Map<string, boolean>()
   constructor (cidrs: Iterable<string | readonly [string, number]>) {
     for (const cidr of cidrs) {
       const parsed = typeof cidr === 'string' ? parseCidr(cidr) : cidr
@@ -153,7 +157,12 @@ export class AddressSet {
 
   /** `canonical` must come from canonicalAddress(). */
   has (canonical: string): boolean {
-    return canonical.includes(':') ? this.#v6.check(canonical, 'ipv6') : this.#v4.check(canonical, 'ipv4')
+    const known = this.#seen.get(canonical)
+    if (known !== undefined) return known
+    const result = canonical.includes(':') ? this.#v6.check(canonical, 'ipv6') : this.#v4.check(canonical, 'ipv4')
+    if (this.#seen.size >= MEMO_LIMIT) this.#seen.clear()
+    this.#seen.set(canonical, result)
+    return result
   }
 }
 

@@ -66,6 +66,8 @@ export class Locator {
   readonly #cache: LRUCache<string, Location> | null
   readonly #networks: readonly CompiledNetwork[]
   readonly #observer: LocatorObserver | undefined
+  /** One frozen Location per distinct answer: the cache holds 100,000 pointers to a few hundred objects. */
+  readonly #interned = new Map<string, Location>()
 
   constructor (databases: readonly GeoDatabase[], cache: CacheOptions, opts: { networks?: readonly NetworkLocation[], anonymous?: GeoDatabase | null, observer?: LocatorObserver } = {}) {
     this.databases = databases
@@ -93,7 +95,7 @@ export class Locator {
     }
     this.stats.misses++
     this.#observer?.miss()
-    const location = this.#lookup(ip)
+    const location = this.#intern(this.#lookup(ip))
     // A failed lookup is not cached: the next request tries again.
     if (location !== FAILED) this.#cache?.set(ip, location)
     return location
@@ -101,6 +103,17 @@ export class Locator {
 
   get cacheSize (): number {
     return this.#cache?.size ?? 0
+  }
+
+  #intern (l: Location): Location {
+    if (Object.isFrozen(l)) return l
+    const key = `${l.country ?? ''}|${l.registeredCountry ?? ''}|${l.subdivisions.join(',')}|${l.anonymous.join(',')}|${l.database ?? ''}|${l.reason ?? ''}`
+    let shared = this.#interned.get(key)
+    if (shared === undefined) {
+      shared = Object.freeze({ ...l, subdivisions: Object.freeze([...l.subdivisions]), anonymous: Object.freeze([...l.anonymous]) })
+      this.#interned.set(key, shared)
+    }
+    return shared
   }
 
   #lookup (ip: string): Location {

@@ -5,8 +5,9 @@ import pino, { type DestinationStream, type Logger } from 'pino'
 
 export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'cookie', 'proxy-authorization'] as const
 
+// Exact paths only: a wildcard makes pino walk every line's top-level keys, on every line.
 const REDACT = CREDENTIAL_HEADERS.flatMap((h) => [
-  `headers["${h}"]`, `req.headers["${h}"]`, `request.headers["${h}"]`, `err.headers["${h}"]`, `*.headers["${h}"]`,
+  `headers["${h}"]`, `req.headers["${h}"]`, `request.headers["${h}"]`, `err.headers["${h}"]`, `err.cause.headers["${h}"]`,
 ])
 
 export function createLogger (level: string, destination?: DestinationStream): Logger {

@@ -55,6 +55,33 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  // Children per label combination, so that the hot path does not hash label objects.
+  readonly #decisionChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (v: number) => void } }>()
+  readonly #firstByteChildren = new Map<string, { observe: (v: number) => void }>()
+
+  recordDecision (upstream: string, rule: string, action: string, enforced: boolean, country: string, seconds: number): void {
+    const key = `${upstream}\u0000${rule}\u0000${action}\u0000${enforced ? 1 : 0}\u0000${country}`
+    let child = this.#decisionChildren.get(key)
+    if (child === undefined) {
+      child = {
+        count: this.decisions.labels({ upstream, rule, action, enforced: String(enforced), country }),
+        duration: this.requestDuration.labels({ upstream, action }),
+      }
+      this.#decisionChildren.set(key, child)
+    }
+    child.count.inc()
+    child.duration.observe(seconds)
+  }
+
+  recordFirstByte (upstream: string, seconds: number): void {
+    let child = this.#firstByteChildren.get(upstream)
+    if (child === undefined) {
+      child = this.upstreamDuration.labels({ upstream })
+      this.#firstByteChildren.set(upstream, child)
+    }
+    child.observe(seconds)
+  }
+
   constructor (ref: RuntimeRef) {
     collectDefaultMetrics({ register: this.registry })
     const current = (): Runtime => ref.current
