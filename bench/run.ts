@@ -30,10 +30,11 @@ async function portOf (file: string, args: string[], cpu: number): Promise<{ por
   return { port: Number(line), child }
 }
 
-async function startGateway (upstreamPort: number, extra = ''): Promise<{ port: number, child: ChildProcess }> {
+async function startGateway (upstreamPort: number, extra = '', opts: { workers?: number, cpus?: string } = {}): Promise<{ port: number, child: ChildProcess }> {
+  const workers = opts.workers ?? 1
   const config = join(tmp, `gateway-${children.length}.yaml`)
   writeFileSync(config, `
-server: { host: 127.0.0.1, port: 0, body_limit: 32mb }
+server: { host: 127.0.0.1, port: 0, body_limit: 32mb, workers: ${workers} }
 admin: { host: 127.0.0.1, port: 0 }
 client_ip: { trusted_proxies: [127.0.0.1/32] }
 geoip: { cache: { max_entries: 100000, ttl: 1h } }
@@ -49,13 +50,14 @@ ${extra}`)
   // Decision lines go to a file, as they would go to a log pipeline: logging is on the path.
   const log = join(tmp, `gateway-${children.length}.log`)
   const fd = openSync(log, 'w')
-  const [cmd, argv] = pinned(1, [process.execPath, 'dist/cli.js', 'serve', '--config', config])
+  const base = [process.execPath, 'dist/cli.js', 'serve', '--config', config]
+  const [cmd, argv] = opts.cpus === 'all' ? [base[0] ?? '', base.slice(1)] : pinned(1, base)
   const child = spawn(cmd, argv, { stdio: ['ignore', fd, 'inherit'] })
   closeSync(fd)
   children.push(child)
   for (let i = 0; i < 200; i++) {
-    const listening = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('"msg":"listening"'))
-    if (listening !== undefined) return { port: Number(new URL(JSON.parse(listening).url as string).port), child }
+    const listening = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"msg":"listening"'))
+    if (listening.length >= workers) return { port: Number(new URL(JSON.parse(listening[0] ?? '{}').url as string).port), child }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   throw new Error('the gateway did not start')
@@ -199,6 +201,15 @@ const gw10m = await run(load('gateway, 10 MiB body', gateway.port, '/anthropic/v
 const bareRate = await run(load('bare proxy at 1,000 req/s', bare.port, '/anthropic/v1/messages', { body: small, pid: bare.child.pid, rate: 1000, connections: 16 }))
 const gwRate = await run(load('gateway allow at 1,000 req/s', gateway.port, '/anthropic/v1/messages', { body: small, pid: gateway.child.pid, rate: 1000, connections: 16, headers: () => ({ 'x-forwarded-for': hotPool[hot++ % hotPool.length] ?? '' }) }))
 
+// server.workers on every core (not pinned), against one worker under the same conditions.
+const oneWorker = await startGateway(upstream.port, '', { workers: 1, cpus: 'all' })
+const twoWorkers = await startGateway(upstream.port, '', { workers: 2, cpus: 'all' })
+const hotHeaders = (): Record<string, string> => ({ 'x-forwarded-for': hotPool[hot++ % hotPool.length] ?? '' })
+const w1 = await run(load('gateway allow, 1 worker, unpinned', oneWorker.port, '/anthropic/v1/messages', { body: small, pid: oneWorker.child.pid, headers: hotHeaders }))
+const w2 = await run(load('gateway allow, server.workers: 2, unpinned', twoWorkers.port, '/anthropic/v1/messages', { body: small, pid: twoWorkers.child.pid, headers: hotHeaders }))
+oneWorker.child.kill('SIGTERM')
+twoWorkers.child.kill('SIGTERM')
+
 const STREAMS = Number(process.env['BENCH_STREAMS'] ?? 20)
 const directStreams = await streams(upstream.port, '/v1/messages', STREAMS)
 const bareStreams = await streams(bare.port, '/anthropic/v1/messages', STREAMS)
@@ -239,6 +250,7 @@ const out = [
   ...table,
   '',
   `Streaming (${STREAMS} streams x ${directStreams.events / STREAMS} events, one every 10 ms): time to first byte p50 ${f(pct(directStreams.ttfbMs, 50))} ms direct, ${f(pct(gatewayStreams.ttfbMs, 50))} ms through the gateway; delay since send p50/p99 ${f(pct(directStreams.eventDelayMs, 50))}/${f(pct(directStreams.eventDelayMs, 99))} ms direct, ${f(pct(bareStreams.eventDelayMs, 50))}/${f(pct(bareStreams.eventDelayMs, 99))} ms through the bare proxy, ${f(pct(gatewayStreams.eventDelayMs, 50))}/${f(pct(gatewayStreams.eventDelayMs, 99))} ms through the gateway; reads holding more than one event: ${bareStreams.coalescedReads} bare, ${gatewayStreams.coalescedReads} gateway.`,
+  `server.workers: 2 gives ${f(ratio(w2.rps, w1.rps))} x the requests per second of one worker on this machine (unpinned; the load generator and the upstream use the same two cores).`,
   `Location cache: RSS ${f(memory.start, 0)} MiB with the embedded database, ${f(memory.after100k, 0)} MiB after 100,000 callers (cache full), ${f(memory.after1m, 0)} MiB after 1,000,000 (cache holds ${memory.cacheSize}).`,
   '',
   '| target | measured | result |',
@@ -248,6 +260,6 @@ const out = [
 ]
 process.stdout.write(`${out.join('\n')}\n`)
 mkdirSync('bench/results', { recursive: true })
-writeFileSync('bench/results/latest.json', `${JSON.stringify({ date: new Date().toISOString(), machine, durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS, pinned: PIN, rows, streaming: { direct: { ttfbP50: pct(directStreams.ttfbMs, 50), eventP50: pct(directStreams.eventDelayMs, 50), eventP99: pct(directStreams.eventDelayMs, 99), events: directStreams.events, coalescedReads: directStreams.coalescedReads }, bare: { ttfbP50: pct(bareStreams.ttfbMs, 50), eventP50: pct(bareStreams.eventDelayMs, 50), eventP99: pct(bareStreams.eventDelayMs, 99), events: bareStreams.events, coalescedReads: bareStreams.coalescedReads }, gateway: { ttfbP50: pct(gatewayStreams.ttfbMs, 50), eventP50: pct(gatewayStreams.eventDelayMs, 50), eventP99: pct(gatewayStreams.eventDelayMs, 99), events: gatewayStreams.events, coalescedReads: gatewayStreams.coalescedReads } }, memory, targets }, null, 2)}\n`)
+writeFileSync('bench/results/latest.json', `${JSON.stringify({ date: new Date().toISOString(), machine, durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS, pinned: PIN, rows, streaming: { direct: { ttfbP50: pct(directStreams.ttfbMs, 50), eventP50: pct(directStreams.eventDelayMs, 50), eventP99: pct(directStreams.eventDelayMs, 99), events: directStreams.events, coalescedReads: directStreams.coalescedReads }, bare: { ttfbP50: pct(bareStreams.ttfbMs, 50), eventP50: pct(bareStreams.eventDelayMs, 50), eventP99: pct(bareStreams.eventDelayMs, 99), events: bareStreams.events, coalescedReads: bareStreams.coalescedReads }, gateway: { ttfbP50: pct(gatewayStreams.ttfbMs, 50), eventP50: pct(gatewayStreams.eventDelayMs, 50), eventP99: pct(gatewayStreams.eventDelayMs, 99), events: gatewayStreams.events, coalescedReads: gatewayStreams.coalescedReads } }, memory, workers: { one: w1.rps, two: w2.rps, ratio: ratio(w2.rps, w1.rps) }, targets }, null, 2)}\n`)
 for (const c of children) c.kill('SIGTERM')
 process.exit(0)

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // geofence: serve | validate | explain. Exit status 0 on success, 2 for a bad config or bad
 // arguments (nothing starts), 1 for anything unexpected.
+import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
+import { AggregatorRegistry } from 'prom-client'
+import { READY_MESSAGE, runPrimary } from './cluster.js'
 import { ConfigError } from './errors.js'
 import { loadConfig } from './config/load.js'
 import { explain, formatExplanation } from './explain.js'
@@ -41,7 +44,19 @@ async function main (argv: string[]): Promise<number> {
     case 'serve': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true })
       if (values.config === undefined) throw new UsageError('serve needs --config FILE')
-      const gw = await startGateway(values.config)
+      const config = await loadConfig(values.config)
+      if (config.server.workers > 1 && cluster.isPrimary) {
+        await runPrimary(config)
+        return -1
+      }
+      const gw = await startGateway(values.config, { admin: !cluster.isWorker })
+      if (cluster.isWorker) {
+        // prom-client answers the primary's metric requests from listeners that only its
+        // AggregatorRegistry constructor installs, so a worker constructs one too.
+        AggregatorRegistry.setRegistries([gw.metrics.registry])
+        void new AggregatorRegistry()
+        process.send?.(READY_MESSAGE)
+      }
       const stop = (signal: string): void => {
         gw.logger.info({ signal }, 'shutting down')
         gw.close().then(() => process.exit(0), (err: unknown) => { gw.logger.error({ err }, 'shutdown failed'); process.exit(1) })

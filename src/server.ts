@@ -33,6 +33,8 @@ export interface StartOptions {
   destination?: DestinationStream
   /** Watching and polling for changes; `false` turns it off. */
   reload?: ReloaderOptions | false
+  /** The admin listener; off in cluster workers (the primary serves it for all). */
+  admin?: boolean
 }
 
 function listenUrl (app: FastifyInstance, host: string, port: number): string {
@@ -57,14 +59,16 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   const state: AdminState = { ready: false }
   const admin = await buildAdmin(metrics, state)
   await app.listen({ host: config.server.host, port: config.server.port })
-  try {
-    await admin.listen({ host: config.admin.host, port: config.admin.port })
-  } catch (err) {
-    await app.close()
-    throw err
+  if (opts.admin !== false) {
+    try {
+      await admin.listen({ host: config.admin.host, port: config.admin.port })
+    } catch (err) {
+      await app.close()
+      throw err
+    }
   }
   const url = listenUrl(app, config.server.host, config.server.port)
-  const adminUrl = listenUrl(admin, config.admin.host, config.admin.port)
+  const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
   const reloadOptions: ReloaderOptions = {
     ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
     runtime: { observer },

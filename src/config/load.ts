@@ -141,7 +141,7 @@ function shapeProblem (e: ErrorObject): ConfigProblem {
     case 'type':
       return { path, message: `must be ${[params['type']].flat().join(' or ')}` }
     case 'anyOf':
-      return { path, message: 'must be block, or route: { upstream: NAME, model: MODEL }' }
+      return { path, message: path.at(-1) === 'workers' ? 'must be a number of processes (1 to 64) or auto' : 'must be block, or route: { upstream: NAME, model: MODEL }' }
     default:
       return { path, message: e.message ?? e.keyword }
   }

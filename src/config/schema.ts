@@ -69,6 +69,7 @@ export const CONFIG_SCHEMA = {
         body_timeout: sizeOrDuration,
         shutdown_grace: sizeOrDuration,
         max_event_loop_delay: sizeOrDuration,
+        workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 64 }, { const: 'auto' }] },
       },
     },
     admin: {
@@ -183,7 +184,7 @@ export interface RawNetwork {
 }
 
 export interface RawConfig {
-  server?: { host?: string, port?: number, body_limit?: string | number, body_timeout?: string | number, shutdown_grace?: string | number, max_event_loop_delay?: string | number }
+  server?: { host?: string, port?: number, body_limit?: string | number, body_timeout?: string | number, shutdown_grace?: string | number, max_event_loop_delay?: string | number, workers?: number | 'auto' }
   admin?: { host?: string, port?: number }
   clients?: Record<string, { token_sha256: string }>
   client_ip?: { trusted_proxies?: string[], headers?: Array<'x-forwarded-for' | 'forwarded'> }

@@ -1,6 +1,7 @@
 // The meaning of a config whose shape already passed: every reference resolves, every country
 // code is a country, every CIDR parses, every name is unique. All problems are collected.
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import type { ConfigProblem } from '../errors.js'
 import { parseCidr } from '../geo/address.js'
@@ -84,7 +85,7 @@ export interface Config {
   file: string
   /** sha256 of the file's bytes. */
   revision: string
-  server: { host: string, port: number, bodyLimit: number, bodyTimeoutMs: number, shutdownGraceMs: number, maxEventLoopDelayMs: number }
+  server: { host: string, port: number, bodyLimit: number, bodyTimeoutMs: number, shutdownGraceMs: number, maxEventLoopDelayMs: number, workers: number }
   admin: { host: string, port: number }
   /** sha256 (hex) of each client token -> client name; empty when clients are not authenticated. */
   clients: ReadonlyMap<string, string>
@@ -131,6 +132,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     bodyTimeoutMs: duration(raw.server?.body_timeout, DEFAULT_BODY_TIMEOUT_MS, ['server', 'body_timeout']),
     shutdownGraceMs: duration(raw.server?.shutdown_grace, DEFAULT_SHUTDOWN_GRACE_MS, ['server', 'shutdown_grace']),
     maxEventLoopDelayMs: duration(raw.server?.max_event_loop_delay, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, ['server', 'max_event_loop_delay']),
+    workers: raw.server?.workers === 'auto' ? availableParallelism() : raw.server?.workers ?? 1,
   }
 
   const clients = new Map<string, string>()

@@ -1,6 +1,7 @@
 // The process logger: pino JSON on stdout. Decision lines are built from an allow-list of
 // fields (observability/decision-log.ts), so no header or body can reach a log by accident;
 // the redaction paths below are the second line of defence, fixed at start-up.
+import cluster from 'node:cluster'
 import pino, { type DestinationStream, type Logger } from 'pino'
 
 export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'cookie', 'proxy-authorization'] as const
@@ -18,5 +19,6 @@ export function createLogger (level: string, destination?: DestinationStream): L
     serializers: { err: pino.stdSerializers.err },
   }
   // Asynchronous writes keep logging off the request's critical path; pino flushes on exit.
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }))
+  // Cluster workers share stdout: there each line is its own write, so lines never interleave.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: cluster.isWorker }))
 }
