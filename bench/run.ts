@@ -10,9 +10,9 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
 
-const DURATION = Number(process.env['BENCH_DURATION'] ?? 6)
+const DURATION = Number(process.env['BENCH_DURATION'] ?? 5)
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 32)
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3)
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
 const tmp = mkdtempSync(join(os.tmpdir(), 'geofence-bench-'))
 // On a machine with two or more cores, the server under test gets a core of its own (CPU 1),
 // and the load generator and the fake upstream share CPU 0: the figures then measure what the

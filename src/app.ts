@@ -157,14 +157,8 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   }
   app.addHook('onResponse', (request, reply, done) => { logDecision(request, reply.statusCode); done() })
   // A client that goes away mid-stream still leaves its decision line (499, as nginx logs it),
-  // and so does a response cut from the upstream side (an idle stream, a reset).
+  // and so does a forwarded response cut from the upstream side (see handle()).
   app.addHook('onRequestAbort', (request, done) => { logDecision(request, 499, 'the client went away'); done() })
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) logDecision(request, reply.statusCode, 'the response was cut before its end')
-    })
-    done()
-  })
 
   app.setErrorHandler((error, request, reply) => {
     const err = asGatewayError(error)
@@ -184,7 +178,10 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   })
 
   // One route for every upstream, so that a reload can add, remove or re-point upstreams.
-  app.all('/*', async (request, reply) => handle(request, reply, metrics))
+  const onCut = (request: FastifyRequest, reply: FastifyReply): void => {
+    logDecision(request, reply.statusCode, 'the response was cut before its end')
+  }
+  app.all('/*', async (request, reply) => handle(request, reply, metrics, onCut))
   return app
 }
 
@@ -204,7 +201,7 @@ function mountName (url: string): string {
   return end === -1 ? url.slice(1) : url.slice(1, end + 1)
 }
 
-async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Metrics): Promise<FastifyReply> {
+async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, onCut: (request: FastifyRequest, reply: FastifyReply) => void): Promise<FastifyReply> {
   const st = request.geofence
   const { runtime } = st
   const upstream = st.upstream === null ? undefined : runtime.config.upstreams.get(st.upstream)
@@ -243,6 +240,8 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     body = replaceValue(body, found.member, decision.route.model)
     reply.header(ROUTED_MODEL_HEADER, decision.route.model)
   }
+  // Only a forwarded response can be cut from the upstream side (an idle stream, a reset).
+  reply.raw.once('close', () => { if (!reply.raw.writableFinished) onCut(request, reply) })
   forward(reply, {
     upstream: target,
     pathAndQuery: `${path}${query}`,
