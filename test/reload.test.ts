@@ -41,6 +41,16 @@ function ukDatabase (country: string): Buffer {
     : e), { databaseType: 'GeoLite2-Country' })
 }
 
+/** A config and a GB database in a fresh directory, as an operator would lay them out. */
+function writeFiles (upstreamUrl: string): { dir: string, db: string, file: string } {
+  const dir = fixtureDir()
+  const db = join(dir, 'GeoLite2-Country.mmdb')
+  writeFileSync(db, ukDatabase('GB'))
+  const file = join(dir, 'config.yaml')
+  writeFileSync(file, configText(upstreamUrl, db, 'CN'))
+  return { dir, db, file }
+}
+
 async function ask (gw: TestGateway): Promise<{ status: number, line: Record<string, unknown> | undefined }> {
   const res = await send(`${gw.url}/anthropic/v1/messages`, { body: claude, headers: { 'content-type': 'application/json', 'x-forwarded-for': UK } })
   return { status: res.status, line: gw.decisions().find((d) => d['decision_id'] === res.headers['x-geofence-decision-id']) }
@@ -49,11 +59,7 @@ async function ask (gw: TestGateway): Promise<{ status: number, line: Record<str
 t.test('hot reload', async (t) => {
   const upstream = await startFakeUpstream({ streamGateMs: 10_000 })
   t.teardown(upstream.close)
-  const dir = fixtureDir()
-  const db = join(dir, 'GeoLite2-Country.mmdb')
-  writeFileSync(db, ukDatabase('GB'))
-  const file = join(dir, 'config.yaml')
-  writeFileSync(file, configText(upstream.url, db, 'CN'))
+  const { dir, db, file } = writeFiles(upstream.url)
   const gw = await startTestGateway('', { file, reload: { debounceMs: 50, pollMs: 300 } })
   t.teardown(gw.close)
   const reloads = (): Array<Record<string, unknown>> => gw.logs().filter((l) => l['msg'] === 'reloaded')
@@ -151,11 +157,7 @@ t.test('hot reload', async (t) => {
 t.test('SIGHUP reloads a running geofence serve', async (t) => {
   const upstream = await startFakeUpstream()
   t.teardown(upstream.close)
-  const dir = fixtureDir()
-  const db = join(dir, 'GeoLite2-Country.mmdb')
-  writeFileSync(db, ukDatabase('GB'))
-  const file = join(dir, 'config.yaml')
-  writeFileSync(file, configText(upstream.url, db, 'CN'))
+  const { file } = writeFiles(upstream.url)
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   const lines: Array<Record<string, unknown>> = []
