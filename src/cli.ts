@@ -21,13 +21,13 @@ Usage:
   geofence validate FILE
       Check a config file (and open its databases). Prints every problem with
       file:line:col and the key path; exit status 0 when valid, 2 otherwise.
-  geofence explain --config FILE --ip IP --model MODEL [--upstream NAME] [--json]
-      The decision the gateway would take for a caller at IP asking for MODEL,
-      and why. Without --upstream: the only upstream, or the first upstream named
+  geofence explain --config FILE --ip IP --model MODEL [--upstream NAME] [--client NAME] [--json]
+      The decision the gateway would take for a caller at IP asking for MODEL
+      (as client NAME, where the config authenticates clients), and why. Without --upstream: the only upstream, or the first upstream named
       by the first rule whose models list matches MODEL. --json prints one JSON object.
   geofence test FILE...
       Run policy test files (YAML: config: PATH, cases: [{ name, ip, model,
-      upstream?, expect: allow | block | route:MODEL }]). Prints each failure with
+      upstream?, client?, expect: allow | block | route:MODEL }]). Prints each failure with
       the decision it got and why, then "N passed, N failed". Exit status 1 on any
       failure or when there are no cases, 2 when a file cannot be read.
   geofence groups [--json]
@@ -84,13 +84,14 @@ async function main (argv: string[]): Promise<number> {
           ip: { type: 'string' },
           model: { type: 'string' },
           upstream: { type: 'string' },
+          client: { type: 'string' },
           json: { type: 'boolean', default: false },
         },
       })
       if (values.config === undefined || values.ip === undefined || values.model === undefined) {
         throw new UsageError('explain needs --config FILE --ip IP --model MODEL')
       }
-      const result = await explain(values.config, values.ip, values.model, values.upstream)
+      const result = await explain(values.config, values.ip, values.model, values.upstream, values.client)
       if ('problem' in result) throw new UsageError(result.problem)
       process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatExplanation(result))
       return 0

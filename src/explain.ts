@@ -13,6 +13,8 @@ export interface Explanation {
   reason: string
   route?: Decision['route']
   client_ip: string
+  /** The authenticated client the request was explained for (rules may name clients). */
+  client?: string
   location: {
     country: string | null
     registered_country: string | null
@@ -28,22 +30,26 @@ export interface Explanation {
   policy_revision: string
 }
 
-export async function explain (configFile: string, ip: string, model: string, upstream?: string): Promise<Explanation | { problem: string }> {
-  return explainWith(await loadRuntime(configFile), ip, model, upstream)
+export async function explain (configFile: string, ip: string, model: string, upstream?: string, client?: string): Promise<Explanation | { problem: string }> {
+  return explainWith(await loadRuntime(configFile), ip, model, upstream, client)
 }
 
-export function explainWith (runtime: Runtime, ip: string, model: string, upstreamName?: string): Explanation | { problem: string } {
-  const client = canonicalAddress(ip)
-  if (client === null) return { problem: `"${ip}" is not an IP address` }
+export function explainWith (runtime: Runtime, ip: string, model: string, upstreamName?: string, client?: string): Explanation | { problem: string } {
+  const address = canonicalAddress(ip)
+  if (address === null) return { problem: `"${ip}" is not an IP address` }
   const upstream = upstreamName ?? inferUpstream(runtime, model)
   if (!runtime.config.upstreams.has(upstream)) {
     return { problem: `unknown upstream "${upstream}" (known: ${[...runtime.config.upstreams.keys()].join(', ')})` }
   }
-  const loc = runtime.locator.locate(client)
-  const decision = evaluate(runtime.policy, { upstream, model, location: loc, locationProblem: loc.reason })
+  if (client !== undefined && ![...runtime.config.clients.values()].includes(client)) {
+    return { problem: `unknown client "${client}"` }
+  }
+  const loc = runtime.locator.locate(address)
+  const decision = evaluate(runtime.policy, { upstream, model, client: client ?? null, location: loc, locationProblem: loc.reason })
   return {
     ...decision,
-    client_ip: client,
+    client_ip: address,
+    ...(client === undefined ? {} : { client }),
     location: {
       country: loc.country,
       registered_country: loc.registeredCountry,

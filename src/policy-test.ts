@@ -19,9 +19,9 @@ export interface CaseResult {
   problem?: string
 }
 
-interface RawCase { name?: unknown, ip?: unknown, model?: unknown, upstream?: unknown, expect?: unknown }
+interface RawCase { name?: unknown, ip?: unknown, model?: unknown, upstream?: unknown, client?: unknown, expect?: unknown }
 
-const CASE_KEYS = new Set(['name', 'ip', 'model', 'upstream', 'expect'])
+const CASE_KEYS = new Set(['name', 'ip', 'model', 'upstream', 'client', 'expect'])
 const EXPECT = /^(allow|block|route:.+)$/
 
 export async function runPolicyTests (files: readonly string[]): Promise<CaseResult[]> {
@@ -43,7 +43,7 @@ export async function runPolicyTests (files: readonly string[]): Promise<CaseRes
       if (c === null || typeof c !== 'object') { problems.push({ path: ['cases', i], message: 'a case is a mapping' }); return }
       for (const key of Object.keys(c)) if (!CASE_KEYS.has(key)) problems.push({ path: ['cases', i, key], message: `unknown key "${key}" (known keys: ${[...CASE_KEYS].join(', ')})` })
       for (const key of ['name', 'ip', 'model', 'expect'] as const) if (typeof c[key] !== 'string') problems.push({ path: ['cases', i, key], message: 'required, a string' })
-      if (c.upstream !== undefined && typeof c.upstream !== 'string') problems.push({ path: ['cases', i, 'upstream'], message: 'must be a string' })
+      for (const key of ['upstream', 'client'] as const) if (c[key] !== undefined && typeof c[key] !== 'string') problems.push({ path: ['cases', i, key], message: 'must be a string' })
       if (typeof c.expect === 'string' && !EXPECT.test(c.expect)) problems.push({ path: ['cases', i, 'expect'], message: 'must be allow, block or route:MODEL' })
     })
     if (problems.length > 0) {
@@ -62,7 +62,7 @@ export async function runPolicyTests (files: readonly string[]): Promise<CaseRes
     for (const c of cases) {
       const name = c.name as string
       const expect = c.expect as string
-      const e = explainWith(runtime, c.ip as string, c.model as string, c.upstream as string | undefined)
+      const e = explainWith(runtime, c.ip as string, c.model as string, c.upstream as string | undefined, c.client as string | undefined)
       if ('problem' in e) {
         results.push({ file, name, expect, got: 'error', ok: false, problem: e.problem })
         continue

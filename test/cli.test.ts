@@ -16,7 +16,7 @@ const run = (...args: string[]): { status: number | null, stdout: string, stderr
 t.test('--help documents every command', async (t) => {
   const r = run('--help')
   t.equal(r.status, 0)
-  for (const cmd of ['geofence serve --config FILE', 'geofence validate FILE', 'geofence explain --config FILE --ip IP --model MODEL [--upstream NAME] [--json]']) {
+  for (const cmd of ['geofence serve --config FILE', 'geofence validate FILE', 'geofence explain --config FILE --ip IP --model MODEL [--upstream NAME] [--client NAME] [--json]', 'geofence test FILE...', 'geofence groups [--json]']) {
     t.ok(r.stdout.includes(cmd), cmd)
   }
   const unknown = run('frobnicate')

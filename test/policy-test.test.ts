@@ -69,3 +69,29 @@ t.test('a malformed test file is exit 2 with the line of each problem', async (t
   t.match(r.stderr, /cases\[0\]\.extra: unknown key "extra"/)
   t.match(r.stderr, /no test was run/)
 })
+
+t.test('cases can name the authenticated client, for rules that name clients', async (t) => {
+  writeFileSync(join(dir, 'clients.yaml'), `
+clients:
+  research-app: { token_sha256: ${'a'.repeat(64)} }
+  payments-app: { token_sha256: ${'b'.repeat(64)} }
+upstreams:
+  anthropic: { url: "http://127.0.0.1:1", dialect: anthropic }
+policy:
+  rules:
+    - { name: opus-research, models: ["claude-opus-*"], clients: [research-app], deny: [], action: block }
+    - { name: no-opus, models: ["claude-opus-*"], allow: [], action: block }
+`)
+  const file = join(dir, 'clients.test.yaml')
+  writeFileSync(file, `config: clients.yaml
+cases:
+  - { name: research may use Opus, ip: 8.8.8.8, model: claude-opus-4-1, client: research-app, expect: allow }
+  - { name: payments may not, ip: 8.8.8.8, model: claude-opus-4-1, client: payments-app, expect: block }
+  - { name: nor an unauthenticated caller, ip: 8.8.8.8, model: claude-opus-4-1, expect: block }
+`)
+  const r = run(file)
+  t.equal(r.status, 0, r.stdout)
+  t.equal(r.stdout, '3 passed, 0 failed\n')
+  const explained = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'explain', '--config', join(dir, 'clients.yaml'), '--ip', '8.8.8.8', '--model', 'claude-opus-4-1', '--client', 'research-app', '--json'], { encoding: 'utf8' })
+  t.match(JSON.parse(explained.stdout), { action: 'allow', rule: 'opus-research', client: 'research-app' })
+})

@@ -157,8 +157,8 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   }
 
   const groups = resolveGroups(raw.groups ?? {}, problem)
-  let subdivisionPaths: Array<Array<string | number>> = []
-  const codes = (list: readonly string[] | undefined, path: Array<string | number>): ReadonlySet<string> | null => {
+  /** Expands a list to codes; where it names subdivisions is added to `subdivisionPaths`. */
+  const codes = (list: readonly string[] | undefined, path: Array<string | number>, subdivisionPaths: Array<Array<string | number>>): ReadonlySet<string> | null => {
     if (list === undefined) return null
     const out = new Set<string>()
     for (const [i, entry] of list.entries()) {
@@ -241,9 +241,9 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     for (const [j, client] of (rule.clients ?? []).entries()) {
       if (![...clients.values()].includes(client)) problem(at('clients', j), `unknown client "${client}"${known(clients.values())}`)
     }
-    subdivisionPaths = []
-    const allow = codes(rule.allow, at('allow'))
-    const deny = codes(rule.deny, at('deny'))
+    const subdivisionPaths: Array<Array<string | number>> = []
+    const allow = codes(rule.allow, at('allow'), subdivisionPaths)
+    const deny = codes(rule.deny, at('deny'), subdivisionPaths)
     rules.push({
       name: rule.name,
       upstreams: rule.upstreams ?? null,
