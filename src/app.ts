@@ -20,6 +20,7 @@ import underPressure from '@fastify/under-pressure'
 import type { Metrics } from './observability/metrics.js'
 import { clientIpPresenter } from './observability/client-ip-privacy.js'
 import { modelFromJsonBody } from './proxy/request-model.js'
+import { DECODABLE, codings, decodeBody } from './proxy/content-encoding.js'
 import { upstreamPath } from './proxy/upstream-path.js'
 import type { RuntimeRef } from './runtime.js'
 
@@ -212,11 +213,18 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   const { path, query, key } = upstreamPath(request.raw.url ?? '', `/${upstream.name}`)
   let body = request.body as Buffer | undefined
 
-  const encoding = request.headers['content-encoding']
-  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-    throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${encoding}", which the gateway does not decode`)
+  // A compressed body is decided on what it decodes to; the compressed bytes are what is sent
+  // (the upstream decodes the same bytes to the same content), unless a route rewrites it.
+  const applied = codings(request.headers['content-encoding'])
+  const unknown = applied?.find((c) => !DECODABLE.has(c))
+  if (unknown !== undefined) {
+    throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
   }
-  const found = request.method === 'POST' && dialect.modelEndpoints.has(key) ? modelFromJsonBody(body) : null
+  const modelEndpoint = request.method === 'POST' && dialect.modelEndpoints.has(key)
+  const decoded = !modelEndpoint || applied === null || body === undefined || body.length === 0
+    ? body
+    : await decodeBody(body, applied, runtime.config.server.bodyLimit)
+  const found = modelEndpoint ? modelFromJsonBody(decoded) : null
   st.model = found?.model ?? null
 
   const decision = evaluate(runtime.policy, {
@@ -228,6 +236,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   })
   st.decision = decision
   let target = upstream
+  let dropEncoding = false
   if (decision.enforced && decision.action === 'block') {
     // The block path answers directly: no exception (and no stack trace) per refusal.
     const message = blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId)
@@ -237,7 +246,9 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     const routed = runtime.config.upstreams.get(decision.route.upstream)
     if (routed === undefined) throw new GatewayError('internal', `route target ${decision.route.upstream} is not configured`)
     target = routed
-    body = replaceValue(body, found.member, decision.route.model)
+    // The rewritten body is sent decoded: there is no re-compressing what the client sent.
+    body = replaceValue(decoded ?? body, found.member, decision.route.model)
+    dropEncoding = applied !== null
     reply.header(ROUTED_MODEL_HEADER, decision.route.model)
   }
   // Only a forwarded response can be cut from the upstream side (an idle stream, a reset).
@@ -248,6 +259,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     body,
     contentType: request.headers['content-type'],
     stripCredentials: target.stripClientCredentials || runtime.config.clients.size > 0,
+    dropContentEncoding: dropEncoding,
     onFirstByte: (seconds) => { metrics.recordFirstByte(target.name, seconds) },
   })
   return reply

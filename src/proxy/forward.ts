@@ -33,6 +33,8 @@ export interface ForwardOptions {
   contentType: string | undefined
   /** Remove whatever credential the client sent (held credentials, or a gateway client token). */
   stripCredentials: boolean
+  /** The body is sent decoded (a routed, rewritten body): drop Content-Encoding. */
+  dropContentEncoding?: boolean
   /** Called with the time to the upstream's response headers, in seconds. */
   onFirstByte: (seconds: number) => void
 }
@@ -47,6 +49,7 @@ export function forward (reply: FastifyReply, opts: ForwardOptions): void {
       for (const name of DROPPED_REQUEST_HEADERS) delete headers[name]
       if (opts.stripCredentials) for (const name of CLIENT_CREDENTIALS) delete headers[name]
       for (const [name, value] of upstream.headers) headers[name] = value
+      if (opts.dropContentEncoding === true) delete headers['content-encoding']
       // reply-from names a type for a body it sends; a client that sent none gets none added.
       if (hasBody && contentType === undefined) delete headers['content-type']
       return headers

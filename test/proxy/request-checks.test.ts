@@ -1,5 +1,5 @@
 // What the gateway refuses to guess about, and what it forwards exactly as it checked it.
-import { gzipSync } from 'node:zlib'
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import http from 'node:http'
 import t from 'tap'
 import { startFakeUpstream } from '../support/fake-upstream.js'
@@ -71,10 +71,33 @@ t.test('request checks', async (t) => {
     t.equal(upstream.calls.length, before)
   })
 
-  t.test('a compressed body gets a 415 (the gateway does not decide on bytes it cannot read)', async (t) => {
-    const res = await post('/openai/v1/chat/completions', gzipSync(JSON.stringify({ model: 'gpt-4o' })), { 'content-encoding': 'gzip' })
+  t.test('a compressed body is decided on what it decodes to, and sent as it came', async (t) => {
+    const json = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1, messages: [] })
+    for (const [coding, encode] of [['gzip', gzipSync], ['deflate', deflateSync], ['br', brotliCompressSync]] as const) {
+      const packed = encode(Buffer.from(json))
+      const blocked = await post('/anthropic/v1/messages', packed, { 'content-encoding': coding, 'x-forwarded-for': HONG_KONG })
+      t.equal(blocked.status, 451, `${coding}: a blocked model inside is found`)
+      const allowed = await post('/anthropic/v1/messages', packed, { 'content-encoding': coding })
+      t.equal(allowed.status, 200, `${coding}: allowed`)
+      const call = upstream.calls.at(-1)
+      t.ok(call?.body.equals(packed), `${coding}: the compressed bytes are forwarded as they came`)
+      t.equal(call?.headers['content-encoding'], coding)
+    }
+    const twice = gzipSync(brotliCompressSync(Buffer.from(json)))
+    t.equal((await post('/anthropic/v1/messages', twice, { 'content-encoding': 'br, gzip', 'x-forwarded-for': HONG_KONG })).status, 451, 'stacked codings are undone in reverse order')
+  })
+
+  t.test('an encoding the gateway does not decode gets a 415; a body that does not decode, a 400; a bomb, a 413', async (t) => {
+    const res = await post('/openai/v1/chat/completions', Buffer.from('{"model":"gpt-4o"}'), { 'content-encoding': 'zstd' })
     t.equal(res.status, 415)
     t.equal(res.json().error.code, 'unsupported_content_encoding')
+    const bad = await post('/openai/v1/chat/completions', Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' })
+    t.equal(bad.status, 400)
+    t.match(bad.json().error.message, /does not decode as gzip/)
+    const bomb = gzipSync(Buffer.concat([Buffer.from('{"model":"gpt-4o","pad":"'), Buffer.alloc(3 * 1024 * 1024, 0x61), Buffer.from('"}')]))
+    t.ok(bomb.length < 64 * 1024, 'a few KiB on the wire')
+    const big = await post('/openai/v1/chat/completions', bomb, { 'content-encoding': 'gzip' })
+    t.equal(big.status, 413, 'expands past body_limit (1 MiB here)')
   })
 
   t.test('paths servers read differently are refused; trailing slash and case are still checked', async (t) => {

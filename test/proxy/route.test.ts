@@ -1,5 +1,6 @@
 // Route instead of block: the request goes to the sovereign upstream with only the model
 // rewritten, and streams back as usual. Dry-run forwards unchanged and records the decision.
+import { gzipSync } from 'node:zlib'
 import t from 'tap'
 import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
@@ -62,6 +63,16 @@ t.test('routing to a sovereign model', async (t) => {
       action: 'route', enforced: true, rule: 'claude-frontier', model: 'claude-sonnet-4-5',
       routed_upstream: 'sovereign-anthropic', routed_model: 'bank-llm-70b', country: 'HK', status: 200,
     })
+  })
+
+  t.test('a compressed body is routed decoded, with the model rewritten and no Content-Encoding', async (t) => {
+    const json = '{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]}'
+    const res = await send(`${gw.url}/anthropic/v1/messages`, { body: gzipSync(json), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-forwarded-for': HONG_KONG } })
+    t.equal(res.status, 200)
+    const call = sovereign.calls.at(-1)
+    t.equal(call?.body.toString(), json.replace('claude-sonnet-4-5', 'bank-llm-70b'))
+    t.equal(call?.headers['content-encoding'], undefined)
+    t.equal(call?.headers['content-length'], String(call?.body.length))
   })
 
   t.test('an allowed caller still reaches the frontier provider, with no routed header', async (t) => {
