@@ -94,6 +94,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
       runtime,
       clientName: null,
       inflight: true,
+      upstreamFailed: false,
       decisionId: request.id,
       startedAt: process.hrtime.bigint(),
       client,
@@ -180,7 +181,10 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
 
   // One route for every upstream, so that a reload can add, remove or re-point upstreams.
   const onCut = (request: FastifyRequest, reply: FastifyReply): void => {
-    logDecision(request, reply.statusCode, 'the response was cut before its end')
+    // The upstream side failing (an idle stream, a reset) errors the body stream first; a
+    // response closed without that was closed by the client.
+    if (request.geofence.upstreamFailed) logDecision(request, reply.statusCode, 'the upstream response was cut before its end')
+    else logDecision(request, 499, 'the client went away')
   }
   app.all('/*', async (request, reply) => handle(request, reply, metrics, onCut))
   return app
@@ -261,6 +265,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     stripCredentials: target.stripClientCredentials || runtime.config.clients.size > 0,
     dropContentEncoding: dropEncoding,
     onFirstByte: (seconds) => { metrics.recordFirstByte(target.name, seconds) },
+    onUpstreamError: () => { st.upstreamFailed = true },
   })
   return reply
 }

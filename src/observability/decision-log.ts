@@ -13,6 +13,8 @@ export interface RequestState {
   clientName: string | null
   /** Counted in the in-flight gauge, not yet released. */
   inflight: boolean
+  /** The upstream's response body failed mid-way (so a cut response was not the client's doing). */
+  upstreamFailed: boolean
   decisionId: string
   startedAt: bigint
   client: ClientAddress

@@ -37,6 +37,8 @@ export interface ForwardOptions {
   dropContentEncoding?: boolean
   /** Called with the time to the upstream's response headers, in seconds. */
   onFirstByte: (seconds: number) => void
+  /** Called when the upstream's response body fails mid-way (idle timeout, reset). */
+  onUpstreamError: () => void
 }
 
 export function forward (reply: FastifyReply, opts: ForwardOptions): void {
@@ -56,6 +58,7 @@ export function forward (reply: FastifyReply, opts: ForwardOptions): void {
     },
     onResponse: (_request, r, res) => {
       opts.onFirstByte(Number(process.hrtime.bigint() - started) / 1e9)
+      res.stream.once('error', opts.onUpstreamError)
       r.send(res.stream)
     },
     onError: (r, { error }) => {

@@ -1,5 +1,6 @@
 // The official Anthropic SDK as the client, a fake Anthropic API as the upstream, the gateway
 // between them on real sockets.
+import net from 'node:net'
 import t from 'tap'
 import Anthropic from '@anthropic-ai/sdk'
 import { startFakeUpstream } from '../support/fake-upstream.js'
@@ -101,4 +102,24 @@ t.test('anthropic dialect', async (t) => {
     t.equal((err as { status?: number }).status, 451)
     t.match(gw.decisions().at(-1), { action: 'block', rule: null, model: 'mistral-large', reason: /policy\.default is block/ })
   })
+})
+
+t.test('a client that goes away mid-stream aborts the upstream request promptly', async (t) => {
+  const upstream = await startFakeUpstream({ streamGateMs: 20_000 })
+  t.teardown(upstream.close)
+  const gw = await startTestGateway(baseConfig(upstream.url))
+  t.teardown(gw.close)
+  const { port } = new URL(gw.url)
+  const socket = net.connect(Number(port), '127.0.0.1')
+  const body = JSON.stringify({ model: 'claude-sonnet-4-5', stream: true })
+  socket.write(`POST /anthropic/v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-forwarded-for: ${UNITED_STATES}\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
+  await new Promise<void>((resolve) => socket.once('data', () => { resolve() }))
+  const goneAt = Date.now()
+  socket.destroy()
+  while (upstream.abortedAt() === null && Date.now() - goneAt < 5000) await new Promise((resolve) => setTimeout(resolve, 10))
+  const aborted = upstream.abortedAt()
+  t.ok(aborted !== null, 'the upstream saw its request go away')
+  t.ok((aborted ?? Infinity) - goneAt < 1000, `within one second (${String((aborted ?? 0) - goneAt)} ms)`)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.match(gw.decisions().at(-1), { action: 'allow', status: 499 }, 'and the decision line records the client going away')
 })

@@ -18,6 +18,8 @@ export interface FakeUpstream {
   releaseStream: () => void
   /** Set when a stream's last event has been written. */
   lastEventSentAt: () => number | null
+  /** When a response was closed before its end (the gateway went away), if one was. */
+  abortedAt: () => number | null
   close: () => Promise<void>
 }
 
@@ -31,8 +33,10 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
   let release: () => void = () => {}
   let gate = new Promise<void>((resolve) => { release = resolve })
   let lastSent: number | null = null
+  let aborted: number | null = null
 
   const server = http.createServer((req, res) => {
+    res.on('close', () => { if (!res.writableFinished) aborted = Date.now() })
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
@@ -81,6 +85,7 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
       gate = new Promise<void>((resolve) => { release = resolve })
     },
     lastEventSentAt: () => lastSent,
+    abortedAt: () => aborted,
     close: async () => {
       server.closeAllConnections()
       server.close()
