@@ -1,0 +1,138 @@
+// Attempts to reach a denied model from a denied location (Hong Kong, through the trusted
+// proxy) by every trick other gateways fell for. Each one must be refused, never reach the
+// upstream, and leave a decision line that says why.
+import http from 'node:http'
+import net from 'node:net'
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
+import t, { type Test } from 'tap'
+import { startFakeUpstream } from '../support/fake-upstream.js'
+import { baseConfig, startTestGateway } from '../support/gateway.js'
+
+const HK = '203.198.0.1'
+const US = '8.8.8.8'
+const claude = (extra = ''): string => `{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]${extra}}`
+
+interface Attempt {
+  name: string
+  method?: string
+  path?: string
+  headers?: Record<string, string>
+  body?: string | Buffer
+  /** Raw request text, for what a normal client cannot send. */
+  raw?: string
+  /** Refused because no model is read there and policy.default is block (issue 4 widens this). */
+  byDefault?: true
+}
+
+const json = { 'content-type': 'application/json' }
+const fromHK = { ...json, 'x-forwarded-for': HK }
+const ATTEMPTS: Attempt[] = [
+  { name: 'plain request from Hong Kong', headers: fromHK, body: claude() },
+  { name: 'model in upper case', headers: fromHK, body: claude().replace('claude-sonnet-4-5', 'CLAUDE-SONNET-4-5') },
+  { name: 'model in mixed case', headers: fromHK, body: claude().replace('claude-sonnet-4-5', 'Claude-Sonnet-4-5') },
+  { name: 'model spelled with a unicode escape', headers: fromHK, body: claude().replace('claude-sonnet-4-5', 'claude\\u002dsonnet-4-5') },
+  { name: 'key spelled with a unicode escape', headers: fromHK, body: '{"mod\\u0065l":"claude-sonnet-4-5"}' },
+  { name: 'duplicate model keys, allowed one last', headers: fromHK, body: '{"model":"claude-sonnet-4-5","model":"gpt-4o-mini"}' },
+  { name: 'duplicate model keys, allowed one first', headers: fromHK, body: '{"model":"gpt-4o-mini","model":"claude-sonnet-4-5"}' },
+  { name: 'duplicate keys through an escape', headers: fromHK, body: '{"model":"x","mod\\u0065l":"claude-sonnet-4-5"}' },
+  { name: 'model as an array', headers: fromHK, body: '{"model":["claude-sonnet-4-5"]}' },
+  { name: 'model as an object', headers: fromHK, body: '{"model":{"id":"claude-sonnet-4-5"}}' },
+  { name: 'model nested only', headers: fromHK, body: '{"params":{"model":"claude-sonnet-4-5"}}' },
+  { name: 'model with a trailing newline', headers: fromHK, body: '{"model":"claude-sonnet-4-5\\n"}' },
+  { name: 'model with a NUL', headers: fromHK, body: '{"model":"claude-sonnet-4-5\\u0000"}' },
+  { name: 'byte order mark before the JSON', headers: fromHK, body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(claude())]) },
+  { name: 'invalid UTF-8 in the body', headers: fromHK, body: Buffer.concat([Buffer.from(claude(',"x":"')), Buffer.from([0xc3]), Buffer.from('"}')]) },
+  { name: 'no Content-Type', headers: { 'x-forwarded-for': HK }, body: claude() },
+  { name: 'Content-Type text/plain', headers: { 'content-type': 'text/plain', 'x-forwarded-for': HK }, body: claude() },
+  { name: 'Content-Type form-urlencoded', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': HK }, body: claude() },
+  { name: 'multipart body with the model in a field', headers: { 'content-type': 'multipart/form-data; boundary=b', 'x-forwarded-for': HK }, body: '--b\r\ncontent-disposition: form-data; name="model"\r\n\r\nclaude-sonnet-4-5\r\n--b--\r\n' },
+  { name: 'gzip body', headers: { ...fromHK, 'content-encoding': 'gzip' }, body: gzipSync(claude()) },
+  { name: 'deflate body', headers: { ...fromHK, 'content-encoding': 'deflate' }, body: deflateSync(claude()) },
+  { name: 'brotli body', headers: { ...fromHK, 'content-encoding': 'br' }, body: brotliCompressSync(claude()) },
+  { name: 'gzip body labelled identity', headers: { ...fromHK, 'content-encoding': 'identity' }, body: gzipSync(claude()) },
+  { name: 'an encoding the gateway does not decode', headers: { ...fromHK, 'content-encoding': 'zstd' }, body: claude() },
+  { name: 'double slash in the path', path: '/anthropic/v1//messages', headers: fromHK, body: claude() },
+  { name: 'dot segment in the path', path: '/anthropic/v1/./messages', headers: fromHK, body: claude() },
+  { name: 'dot-dot segment in the path', path: '/anthropic/v1/models/../messages', headers: fromHK, body: claude() },
+  { name: 'encoded slash in the path', path: '/anthropic/v1%2Fmessages', headers: fromHK, body: claude() },
+  { name: 'encoded letter in the path', path: '/anthropic/v1/m%65ssages', headers: fromHK, body: claude() },
+  { name: 'double-encoded path', path: '/anthropic/v1%252Fmessages', headers: fromHK, body: claude() },
+  { name: 'backslash in the path', path: '/anthropic/v1\\messages', headers: fromHK, body: claude() },
+  { name: 'trailing slash', path: '/anthropic/v1/messages/', headers: fromHK, body: claude() },
+  { name: 'upper-case path', path: '/anthropic/V1/MESSAGES', headers: fromHK, body: claude() },
+  { name: 'a path no dialect knows (catch-all)', path: '/anthropic/v1/complete', headers: fromHK, body: claude(), byDefault: true },
+  { name: 'batches endpoint', path: '/anthropic/v1/messages/batches', headers: fromHK, body: `{"requests":[{"custom_id":"a","params":${claude()}}]}`, byDefault: true },
+  { name: 'PUT to the messages endpoint', method: 'PUT', headers: fromHK, body: claude(), byDefault: true },
+  { name: 'PATCH to the messages endpoint', method: 'PATCH', headers: fromHK, body: claude(), byDefault: true },
+  { name: 'GET with a body', method: 'GET', headers: fromHK, body: claude(), byDefault: true },
+  { name: 'the upstream mounted under another case', path: '/Anthropic/v1/messages', headers: fromHK, body: claude(), byDefault: true },
+  { name: 'a second X-Forwarded-For naming the US (client-written, left)', headers: { ...json, 'x-forwarded-for': `${US}, ${HK}` }, body: claude() },
+  { name: 'Forwarded naming the US beside X-Forwarded-For', headers: { ...fromHK, forwarded: `for=${US}` }, body: claude() },
+  { name: 'X-Real-IP naming the US', headers: { ...fromHK, 'x-real-ip': US }, body: claude() },
+  { name: 'a client country header', headers: { ...fromHK, 'cf-ipcountry': 'US', 'x-country': 'US' }, body: claude() },
+  { name: 'an unparseable hop', headers: { ...json, 'x-forwarded-for': `${US}, unknown` }, body: claude() },
+  { name: 'an IPv4-mapped Hong Kong address', headers: { ...json, 'x-forwarded-for': `::ffff:${HK}` }, body: claude() },
+  { name: 'a Hong Kong address with a port', headers: { ...json, 'x-forwarded-for': `${HK}:443` }, body: claude() },
+  { name: 'a client-supplied request id', headers: { ...fromHK, 'x-request-id': 'allow-me' }, body: claude() },
+  { name: 'a model header', headers: { ...fromHK, 'x-model': 'gpt-4o-mini', 'anthropic-model': 'gpt-4o-mini' }, body: claude() },
+  { name: 'a WebSocket upgrade', headers: { ...fromHK, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } },
+  { name: 'an h2c upgrade', headers: { ...fromHK, connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' }, body: claude() },
+  { name: 'a request smuggled behind Transfer-Encoding and Content-Length', raw: `POST /anthropic/v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-forwarded-for: ${HK}\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n` },
+  { name: 'an absolute-form request target', raw: `POST http://evil.example/anthropic/v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-forwarded-for: ${HK}\r\ncontent-length: ${claude().length}\r\n\r\n${claude()}` },
+]
+
+async function attempt (base: string, a: Attempt): Promise<{ status: number, id: string | undefined }> {
+  const { port } = new URL(base)
+  const raw = a.raw
+  if (raw !== undefined) {
+    return new Promise((resolve) => {
+      const socket = net.connect(Number(port), '127.0.0.1')
+      let text = ''
+      socket.on('data', (d: Buffer) => { text += d.toString() })
+      socket.on('close', () => {
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)
+        resolve({ status, id: /x-geofence-decision-id: ([0-9a-f-]+)/i.exec(text)?.[1] })
+      })
+      socket.on('error', () => {})
+      socket.end(raw)
+    })
+  }
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: Number(port), path: a.path ?? '/anthropic/v1/messages', method: a.method ?? 'POST', headers: a.headers, agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, id: res.headers['x-geofence-decision-id'] as string | undefined }) })
+    })
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode ?? 101, id: undefined }) })
+    req.on('error', () => { resolve({ status: 0, id: undefined }) })
+    req.end(a.body)
+  })
+}
+
+async function run (t: Test, policyDefault: 'block' | 'allow', attempts: readonly Attempt[]): Promise<void> {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const gw = await startTestGateway(baseConfig(upstream.url).replace('default: block', `default: ${policyDefault}`))
+  t.teardown(gw.close)
+  for (const a of attempts) {
+    const before = upstream.calls.length
+    const { status, id } = await attempt(gw.url, a)
+    const reached = upstream.calls.slice(before).some((c) => c.body.toString().includes('claude') || c.url.includes('messages'))
+    t.notOk(reached, `${a.name}: never reaches the upstream`)
+    t.ok(status === 0 || (status >= 400 && status < 500), `${a.name}: refused (${status === 0 ? 'connection closed' : status})`)
+    if (id !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      const line = gw.decisions().find((d) => d['decision_id'] === id)
+      t.match(line, { action: 'block', reason: /./ }, `${a.name}: logged with a reason`)
+    }
+  }
+}
+
+t.test(`${ATTEMPTS.length} attempts to reach Claude from Hong Kong, policy.default block`, async (t) => {
+  t.ok(ATTEMPTS.length >= 40)
+  await run(t, 'block', ATTEMPTS)
+})
+
+t.test('the same tricks are refused even under policy.default allow, where no model can be read', async (t) => {
+  // A trick that only made the model unreadable would pass here: these are refused on their own.
+  await run(t, 'allow', ATTEMPTS.filter((a) => a.byDefault !== true))
+})
