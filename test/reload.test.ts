@@ -1,7 +1,7 @@
 // Hot reload: by rename and in place, config and databases, bad files keeping the running
 // revision, requests in flight finishing under their own revision, and no request lost.
 import { spawn } from 'node:child_process'
-import { renameSync, writeFileSync } from 'node:fs'
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import t from 'tap'
@@ -167,4 +167,27 @@ t.test('SIGHUP reloads a running geofence serve', async (t) => {
   await waitFor('the reload', () => lines.some((l) => l['msg'] === 'reloaded' && l['trigger'] === 'SIGHUP'))
   t.pass('reloaded on SIGHUP')
   child.kill('SIGTERM')
+})
+
+t.test('a Kubernetes ConfigMap update (a symlinked directory swapped by rename) is picked up', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const { dir, db } = writeFiles(upstream.url)
+  // The kubelet's layout: config.yaml -> ..data/config.yaml, ..data -> ..<timestamp>/
+  mkdirSync(join(dir, '..2026_11_24_01'))
+  writeFileSync(join(dir, '..2026_11_24_01', 'config.yaml'), configText(upstream.url, db, 'CN'))
+  symlinkSync('..2026_11_24_01', join(dir, '..data'))
+  const file = join(dir, 'policy.yaml')
+  symlinkSync(join('..data', 'config.yaml'), file)
+  const gw = await startTestGateway('', { file, reload: { debounceMs: 50, pollMs: 0 } })
+  t.teardown(gw.close)
+  const before = gw.runtime.policy.revision
+  t.match(await ask(gw), { status: 200 })
+  // An update: a new timestamped directory, a new symlink, renamed over ..data.
+  mkdirSync(join(dir, '..2026_11_24_02'))
+  writeFileSync(join(dir, '..2026_11_24_02', 'config.yaml'), configText(upstream.url, db, 'CN, GB'))
+  symlinkSync('..2026_11_24_02', join(dir, '..data_tmp'))
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'))
+  await waitFor('the reload', () => gw.runtime.policy.revision !== before)
+  t.match(await ask(gw), { status: 451, line: { policy_revision: gw.runtime.policy.revision } }, 'the new policy is in force (directory events only: polling is off)')
 })
