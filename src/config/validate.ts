@@ -1,6 +1,5 @@
 // The meaning of a config whose shape already passed: every reference resolves, every country
 // code is a country, every CIDR parses, every name is unique. All problems are collected.
-import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import type { ConfigProblem } from '../errors.js'
@@ -9,8 +8,11 @@ import type { ForwardingHeader } from '../geo/client-ip.js'
 import type { CacheOptions } from '../geo/locator.js'
 import { BUILTIN_GROUPS, isSubdivisionCode } from '../policy/builtin-groups.js'
 import { countryCodeProblem } from '../policy/countries.js'
-import type { AnonymousPolicy, DialectName, LocationBasis, RawConfig } from './schema.js'
+import type { AnonymousPolicy, LocationBasis, RawConfig } from './schema.js'
 import { parseDuration, parseSize } from './units.js'
+import { NAME, validateUpstreams, type UpstreamConfig } from './upstreams.js'
+
+export { CREDENTIAL_HEADERS, DEFAULT_TIMEOUTS, type UpstreamConfig, type UpstreamTimeouts } from './upstreams.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
@@ -22,36 +24,14 @@ export const DEFAULT_ADMIN_PORT = 9090
 export const DEFAULT_BODY_TIMEOUT_MS = 60_000
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000
 export const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 1_000
-/** LLM calls are slow: a long answer without streaming can take minutes before its first byte. */
-export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connectMs: 10_000, firstByteMs: 300_000, idleMs: 300_000 }
-/** Headers that carry a provider or gateway credential. */
-export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const
-const FORBIDDEN_INJECTED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect'])
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+
 const GROUP_PREFIX = 'group:'
 /** In geoip.databases, the embedded default database. */
 export const EMBEDDED_DATABASE = 'embedded'
 
 export type Mode = 'enforce' | 'dry-run'
 export type Verdict = 'block' | 'allow'
-
-export interface UpstreamTimeouts {
-  connectMs: number
-  firstByteMs: number
-  idleMs: number
-}
-
-export interface UpstreamConfig {
-  name: string
-  /** Origin plus base path, without a trailing slash: `https://api.anthropic.com`. */
-  url: string
-  dialect: DialectName
-  /** Injected on the way out (held credentials), values already resolved. */
-  headers: ReadonlyArray<readonly [string, string]>
-  stripClientCredentials: boolean
-  timeouts: UpstreamTimeouts
-}
 
 export type RuleAction = { kind: 'block' } | { kind: 'route', upstream: string, model: string }
 
@@ -181,29 +161,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     return out
   }
 
-  const upstreams = new Map<string, UpstreamConfig>()
-  for (const [name, up] of Object.entries(raw.upstreams)) {
-    if (!NAME.test(name)) problem(['upstreams', name], `"${name}" cannot be an upstream name: it is mounted at /${name}/, so use letters, digits, "-", "_" and "."`)
-    const url = upstreamUrl(up.url)
-    const headers: Array<readonly [string, string]> = []
-    for (const [header, value] of Object.entries(up.headers ?? {})) {
-      const lower = header.toLowerCase()
-      if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(lower) || FORBIDDEN_INJECTED.has(lower)) {
-        problem(['upstreams', name, 'headers', header], `"${header}" cannot be injected`)
-        continue
-      }
-      const resolved = headerValue(value)
-      if (typeof resolved !== 'string') problem(['upstreams', name, 'headers', header], resolved.problem)
-      else headers.push([lower, resolved])
-    }
-    const timeouts: UpstreamTimeouts = {
-      connectMs: duration(up.timeouts?.connect, DEFAULT_TIMEOUTS.connectMs, ['upstreams', name, 'timeouts', 'connect']),
-      firstByteMs: duration(up.timeouts?.first_byte, DEFAULT_TIMEOUTS.firstByteMs, ['upstreams', name, 'timeouts', 'first_byte']),
-      idleMs: duration(up.timeouts?.idle, DEFAULT_TIMEOUTS.idleMs, ['upstreams', name, 'timeouts', 'idle']),
-    }
-    if (typeof url !== 'string') problem(['upstreams', name, 'url'], url.problem)
-    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts })
-  }
+  const upstreams = validateUpstreams(raw.upstreams, problem, duration)
 
   const seen = new Map<string, number>()
   const rules: RuleConfig[] = []
@@ -351,33 +309,6 @@ function codeProblem (code: string): string | null {
   if (!isSubdivisionCode(code)) return `"${code}" is not an ISO 3166-2 subdivision code (write e.g. UA-43)`
   const why = countryCodeProblem(code.slice(0, 2))
   return why === null ? null : `"${code}": ${why}`
-}
-
-/** A header value as written, or read from `file:PATH` (as Kubernetes mounts secrets). */
-function headerValue (value: string): string | { problem: string } {
-  let out = value
-  if (value.startsWith('file:')) {
-    try {
-      out = readFileSync(value.slice(5), 'utf8').replace(/\r?\n$/, '')
-    } catch (err) {
-      return { problem: `cannot read ${value.slice(5)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }
-    }
-  }
-  if (out === '' || /[\r\n\0]/.test(out)) return { problem: 'the value is empty or holds a line break' }
-  return out
-}
-
-function upstreamUrl (text: string): string | { problem: string } {
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    return { problem: `"${text}" is not a URL (write e.g. https://api.anthropic.com)` }
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { problem: `"${text}": only http and https upstreams are supported` }
-  if (url.username !== '' || url.password !== '') return { problem: 'credentials do not belong in the upstream URL' }
-  if (url.search !== '' || url.hash !== '') return { problem: `"${text}": an upstream URL has no query or fragment` }
-  return url.origin + url.pathname.replace(/\/+$/, '')
 }
 
 function unknownGroup (name: string, userGroups: Iterable<string>): string {

@@ -1,0 +1,86 @@
+// Upstreams: where each is mounted, its URL, the credentials the gateway holds for it, and its
+// timeouts. Part of config validation (config/validate.ts); problems are reported, not thrown.
+import { readFileSync } from 'node:fs'
+import type { DialectName, RawConfig } from './schema.js'
+
+/** LLM calls are slow: a long answer without streaming can take minutes before its first byte. */
+export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connectMs: 10_000, firstByteMs: 300_000, idleMs: 300_000 }
+/** Headers that carry a provider or gateway credential. */
+export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const
+const FORBIDDEN_INJECTED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect'])
+/** Upstream and group names: they appear in paths (/NAME/) and in `group:NAME`. */
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+
+export interface UpstreamTimeouts {
+  connectMs: number
+  firstByteMs: number
+  idleMs: number
+}
+
+export interface UpstreamConfig {
+  name: string
+  /** Origin plus base path, without a trailing slash: `https://api.anthropic.com`. */
+  url: string
+  dialect: DialectName
+  /** Injected on the way out (held credentials), values already resolved. */
+  headers: ReadonlyArray<readonly [string, string]>
+  stripClientCredentials: boolean
+  timeouts: UpstreamTimeouts
+}
+
+type Problem = (path: Array<string | number>, message: string) => void
+type Duration = (value: string | number | undefined, fallback: number, path: Array<string | number>) => number
+
+export function validateUpstreams (raw: RawConfig['upstreams'], problem: Problem, duration: Duration): Map<string, UpstreamConfig> {
+  const upstreams = new Map<string, UpstreamConfig>()
+  for (const [name, up] of Object.entries(raw)) {
+    if (!NAME.test(name)) problem(['upstreams', name], `"${name}" cannot be an upstream name: it is mounted at /${name}/, so use letters, digits, "-", "_" and "."`)
+    const url = upstreamUrl(up.url)
+    const headers: Array<readonly [string, string]> = []
+    for (const [header, value] of Object.entries(up.headers ?? {})) {
+      const lower = header.toLowerCase()
+      if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(lower) || FORBIDDEN_INJECTED.has(lower)) {
+        problem(['upstreams', name, 'headers', header], `"${header}" cannot be injected`)
+        continue
+      }
+      const resolved = headerValue(value)
+      if (typeof resolved !== 'string') problem(['upstreams', name, 'headers', header], resolved.problem)
+      else headers.push([lower, resolved])
+    }
+    const timeouts: UpstreamTimeouts = {
+      connectMs: duration(up.timeouts?.connect, DEFAULT_TIMEOUTS.connectMs, ['upstreams', name, 'timeouts', 'connect']),
+      firstByteMs: duration(up.timeouts?.first_byte, DEFAULT_TIMEOUTS.firstByteMs, ['upstreams', name, 'timeouts', 'first_byte']),
+      idleMs: duration(up.timeouts?.idle, DEFAULT_TIMEOUTS.idleMs, ['upstreams', name, 'timeouts', 'idle']),
+    }
+    if (typeof url !== 'string') problem(['upstreams', name, 'url'], url.problem)
+    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts })
+  }
+  return upstreams
+}
+
+/** A header value as written, or read from `file:PATH` (as Kubernetes mounts secrets). */
+function headerValue (value: string): string | { problem: string } {
+  let out = value
+  if (value.startsWith('file:')) {
+    try {
+      out = readFileSync(value.slice(5), 'utf8').replace(/\r?\n$/, '')
+    } catch (err) {
+      return { problem: `cannot read ${value.slice(5)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }
+    }
+  }
+  if (out === '' || /[\r\n\0]/.test(out)) return { problem: 'the value is empty or holds a line break' }
+  return out
+}
+
+function upstreamUrl (text: string): string | { problem: string } {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return { problem: `"${text}" is not a URL (write e.g. https://api.anthropic.com)` }
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { problem: `"${text}": only http and https upstreams are supported` }
+  if (url.username !== '' || url.password !== '') return { problem: 'credentials do not belong in the upstream URL' }
+  if (url.search !== '' || url.hash !== '') return { problem: `"${text}": an upstream URL has no query or fragment` }
+  return url.origin + url.pathname.replace(/\/+$/, '')
+}
