@@ -19,7 +19,7 @@ import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import underPressure from '@fastify/under-pressure'
 import type { Metrics } from './observability/metrics.js'
 import { clientIpPresenter } from './observability/client-ip-privacy.js'
-import { modelFromJsonBody } from './proxy/request-model.js'
+import { MAX_MODEL_LENGTH, modelFromJsonBody } from './proxy/request-model.js'
 import { DECODABLE, codings, decodeBody } from './proxy/content-encoding.js'
 import { upstreamPath } from './proxy/upstream-path.js'
 import type { RuntimeRef } from './runtime.js'
@@ -224,16 +224,21 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   if (unknown !== undefined) {
     throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
   }
-  const modelEndpoint = request.method === 'POST' && dialect.modelEndpoints.has(key)
+  // The model is named by the path (Gemini) or by the JSON body of a model endpoint.
+  const inPath = dialect.pathModel?.(path)
+  if (inPath !== undefined && inPath.model.length > MAX_MODEL_LENGTH) {
+    throw new GatewayError('invalid_request', `the model in the path is not a model id (over ${MAX_MODEL_LENGTH} characters)`)
+  }
+  const modelEndpoint = inPath === undefined && request.method === 'POST' && dialect.modelEndpoints.has(key)
   const decoded = !modelEndpoint || applied === null || body === undefined || body.length === 0
     ? body
     : await decodeBody(body, applied, runtime.config.server.bodyLimit)
   const found = modelEndpoint ? modelFromJsonBody(decoded) : null
-  st.model = found?.model ?? null
+  st.model = inPath?.model ?? found?.model ?? null
 
   const decision = evaluate(runtime.policy, {
     upstream: upstream.name,
-    model: st.model,
+    model: st.model === null ? null : dialect.policyModel?.(st.model) ?? st.model,
     client: st.clientName,
     location: st.location,
     locationProblem: st.client.problem ?? st.location.reason,
@@ -246,29 +251,43 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     const message = blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId)
     return reply.code(STATUS.blocked).type('application/json').send(dialect.renderError('blocked', message, st.decisionId))
   }
-  if (decision.enforced && decision.route !== undefined && found !== null && body !== undefined) {
+  let forwardPath = path
+  if (decision.enforced && decision.route !== undefined) {
     const routed = runtime.config.upstreams.get(decision.route.upstream)
     if (routed === undefined) throw new GatewayError('internal', `route target ${decision.route.upstream} is not configured`)
     target = routed
-    // The rewritten body is sent decoded: there is no re-compressing what the client sent.
-    body = replaceValue(decoded ?? body, found.member, decision.route.model)
-    dropEncoding = applied !== null
+    if (inPath !== undefined) {
+      forwardPath = `${path.slice(0, inPath.start)}${decision.route.model}${path.slice(inPath.end)}`
+    } else if (found !== null && body !== undefined) {
+      // The rewritten body is sent decoded: there is no re-compressing what the client sent.
+      body = replaceValue(decoded ?? body, found.member, decision.route.model)
+      dropEncoding = applied !== null
+    }
     reply.header(ROUTED_MODEL_HEADER, decision.route.model)
   }
+  const stripCredentials = target.stripClientCredentials || runtime.config.clients.size > 0
   // Only a forwarded response can be cut from the upstream side (an idle stream, a reset).
   reply.raw.once('close', () => { if (!reply.raw.writableFinished) onCut(request, reply) })
   forward(reply, {
     upstream: target,
-    pathAndQuery: `${path}${query}`,
+    // Gemini clients may send their key as ?key=: a held credential replaces it too.
+    pathAndQuery: `${forwardPath}${stripCredentials ? withoutKeyParam(query) : query}`,
     body,
     contentType: request.headers['content-type'],
-    stripCredentials: target.stripClientCredentials || runtime.config.clients.size > 0,
+    stripCredentials,
     dropContentEncoding: dropEncoding,
     onFirstByte: (seconds) => { metrics.recordFirstByte(target.name, seconds) },
     onUpstreamError: () => { st.upstreamFailed = true },
   })
   return reply
 }
+/** The query string without its `key` parameters, every other byte as it was. */
+function withoutKeyParam (query: string): string {
+  if (!query.includes('key=')) return query
+  const kept = query.slice(1).split('&').filter((p) => !/^key(=|$)/i.test(p))
+  return kept.length === 0 ? '' : `?${kept.join('&')}`
+}
+
 function blockMessage (model: string | null, country: string | null, rule: string | null, reason: string, id: string): string {
   const what = model === null ? 'This request' : `Model "${model}"`
   const where = country === null ? 'from an unknown location' : `from ${country}`

@@ -5,7 +5,7 @@
 const stringList = { type: 'array', items: { type: 'string' } } as const
 const sizeOrDuration = { type: ['string', 'integer'] } as const
 
-export const DIALECTS = ['anthropic', 'openai'] as const
+export const DIALECTS = ['anthropic', 'openai', 'gemini'] as const
 export type DialectName = typeof DIALECTS[number]
 
 const rule = {

@@ -57,6 +57,13 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         res.write('event: ping\ndata: {"type":"ping"}\n\n')
         return
       }
+      const geminiCall = /^\/v1(?:beta|alpha)?\/models\/([^/:]+):(\w+)$/.exec(path)
+      if (geminiCall !== null) {
+        const [, geminiModel = '', action] = geminiCall
+        if (action === 'streamGenerateContent') void geminiStream(res, geminiModel).then(() => { lastSent = Date.now() })
+        else sendJson(res, 200, geminiResponse(geminiModel, 'Hello from the fake upstream'))
+        return
+      }
       if (path === '/v1/messages' && json.stream === true) {
         void anthropicStream(res, model, waitGate).then(() => { lastSent = Date.now() })
       } else if (path === '/v1/messages') {
@@ -125,6 +132,21 @@ function openaiCompletion (model: string): unknown {
 }
 
 const words = ['Hello', ' from', ' the', ' fake', ' upstream']
+
+function geminiResponse (model: string, text: string): unknown {
+  return {
+    candidates: [{ content: { parts: [{ text }], role: 'model' }, finishReason: 'STOP', index: 0 }],
+    usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 5, totalTokenCount: 8 },
+    modelVersion: model,
+  }
+}
+
+/** Gemini's streamGenerateContent?alt=sse: `data:` lines of GenerateContentResponse, no [DONE]. */
+async function geminiStream (res: http.ServerResponse, model: string): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream' })
+  for (const w of words) res.write(`data: ${JSON.stringify(geminiResponse(model, w))}\r\n\r\n`)
+  res.end()
+}
 
 async function anthropicStream (res: http.ServerResponse, model: string, afterFirst: () => Promise<void>): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
