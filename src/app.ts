@@ -12,14 +12,14 @@ import { DIALECTS, type Dialect } from './dialects/registry.js'
 import { replaceValue } from './proxy/json-members.js'
 import { resolveClientIp } from './geo/client-ip.js'
 import { UNKNOWN_ADDRESS } from './geo/locator.js'
-import { evaluate } from './policy/evaluate.js'
+import { evaluate, type Decision } from './policy/evaluate.js'
 import { decisionRecord, type RequestState } from './observability/decision-log.js'
 import { forward, replyFromOptions } from './proxy/forward.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import underPressure from '@fastify/under-pressure'
 import type { Metrics } from './observability/metrics.js'
 import { clientIpPresenter } from './observability/client-ip-privacy.js'
-import { MAX_MODEL_LENGTH, modelFromJsonBody } from './proxy/request-model.js'
+import { MAX_MODEL_LENGTH, batchModels, modelFromJsonBody } from './proxy/request-model.js'
 import { DECODABLE, codings, decodeBody } from './proxy/content-encoding.js'
 import { upstreamPath } from './proxy/upstream-path.js'
 import type { RuntimeRef } from './runtime.js'
@@ -101,6 +101,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
       location: client.ip === null ? UNKNOWN_ADDRESS : runtime.locator.locate(client.ip),
       upstream: runtime.config.upstreams.has(name) ? name : null,
       model: null,
+      batchModels: null,
       decision: null,
       logged: false,
     }
@@ -230,19 +231,37 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     throw new GatewayError('invalid_request', `the model in the path is not a model id (over ${MAX_MODEL_LENGTH} characters)`)
   }
   const modelEndpoint = inPath === undefined && request.method === 'POST' && dialect.modelEndpoints.has(key)
-  const decoded = !modelEndpoint || applied === null || body === undefined || body.length === 0
+  const batchEndpoint = inPath === undefined && request.method === 'POST' && dialect.batchEndpoints?.has(key) === true
+  const decoded = (!modelEndpoint && !batchEndpoint) || applied === null || body === undefined || body.length === 0
     ? body
     : await decodeBody(body, applied, runtime.config.server.bodyLimit)
   const found = modelEndpoint ? modelFromJsonBody(decoded) : null
   st.model = inPath?.model ?? found?.model ?? null
 
-  const decision = evaluate(runtime.policy, {
+  const decide = (model: string | null): Decision => evaluate(runtime.policy, {
     upstream: upstream.name,
-    model: st.model === null ? null : dialect.policyModel?.(st.model) ?? st.model,
+    model: model === null ? null : dialect.policyModel?.(model) ?? model,
     client: st.clientName,
     location: st.location,
     locationProblem: st.client.problem ?? st.location.reason,
   })
+  let decision: Decision
+  if (batchEndpoint) {
+    // A batch passes only if every model in it passes; it is never routed (its items would
+    // all need rewriting), so a model that would be routed blocks the batch.
+    const models = [...new Set(batchModels(decoded))]
+    st.batchModels = models.slice(0, 20)
+    const decided = models.map((m) => ({ model: m, d: decide(m) }))
+    const refusing = decided.find((x) => x.d.action !== 'allow' && x.d.enforced) ?? decided.find((x) => x.d.action !== 'allow')
+    const chosen = refusing ?? decided[0]
+    st.model = chosen?.model ?? null
+    decision = chosen === undefined ? decide(null) : chosen.d
+    if (decision.action === 'route') {
+      decision = { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; a batch is not routed, so it is blocked` }
+    }
+  } else {
+    decision = decide(st.model)
+  }
   st.decision = decision
   let target = upstream
   let dropEncoding = false

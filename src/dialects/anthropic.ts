@@ -19,6 +19,7 @@ const ERROR_TYPE: Readonly<Record<ErrorKind, string>> = {
 export const anthropic: Dialect = {
   name: 'anthropic',
   modelEndpoints: new Set(['/v1/messages', '/v1/messages/count_tokens']),
+  batchEndpoints: new Set(['/v1/messages/batches']),
   renderError: (kind, message, decisionId) => ({
     type: 'error',
     error: { type: ERROR_TYPE[kind], message },

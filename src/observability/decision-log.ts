@@ -21,6 +21,8 @@ export interface RequestState {
   location: Location
   upstream: string | null
   model: string | null
+  /** The distinct models of a batch (at most 20), when the request is one. */
+  batchModels: readonly string[] | null
   decision: Decision | null
   logged: boolean
 }
@@ -42,6 +44,7 @@ export interface DecisionRecord {
   method: string
   path: string
   model: string | null
+  batch_models?: readonly string[]
   rule: string | null
   action: Decision['action']
   routed_upstream?: string
@@ -80,6 +83,7 @@ export function decisionRecord (st: RequestState, method: string, url: string, s
   const why = st.client.problem ?? st.location.reason
   if (why !== undefined) record.location_reason = why
   if (st.clientName !== null) record.client = st.clientName
+  if (st.batchModels !== null) record.batch_models = st.batchModels
   if (st.location.subdivisions.length > 0) record.subdivisions = st.location.subdivisions
   if (st.location.network !== undefined) record.network = st.location.network
   if (st.location.anonymous.length > 0) record.anonymous = st.location.anonymous

@@ -90,6 +90,20 @@ export function topLevelMembers (buf: Buffer): Member[] {
   return members
 }
 
+/** The [start, end) of each element of the JSON array at `member` (start must be its `[`). */
+export function arrayElements (buf: Buffer, member: Member): Member[] {
+  const out: Member[] = []
+  let i = skipWs(buf, member.start + 1)
+  while (i < member.end && buf[i] !== CLOSE_ARR) {
+    const start = i
+    i = endOfValue(buf, i)
+    out.push({ key: String(out.length), start, end: i })
+    i = skipWs(buf, i)
+    if (buf[i] === COMMA) i = skipWs(buf, i + 1)
+  }
+  return out
+}
+
 /** `buf` with the bytes [start, end) replaced by `value` as JSON. */
 export function replaceValue (buf: Buffer, member: Member, value: unknown): Buffer {
   return Buffer.concat([buf.subarray(0, member.start), Buffer.from(JSON.stringify(value), 'utf8'), buf.subarray(member.end)])

@@ -5,6 +5,7 @@ import t from 'tap'
 import Anthropic from '@anthropic-ai/sdk'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 import { baseConfig, startTestGateway } from '../support/gateway.js'
+import { send } from '../support/http.js'
 
 // Verified in the embedded database (test/geo/embedded-database.test.ts): HK and US.
 const HONG_KONG = '203.198.0.1'
@@ -122,4 +123,37 @@ t.test('a client that goes away mid-stream aborts the upstream request promptly'
   t.ok((aborted ?? Infinity) - goneAt < 1000, `within one second (${String((aborted ?? 0) - goneAt)} ms)`)
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.match(gw.decisions().at(-1), { action: 'allow', status: 499 }, 'and the decision line records the client going away')
+})
+
+t.test('message batches: every requests[].params.model is decided; the batch passes only if all pass', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const gw = await startTestGateway(baseConfig(upstream.url))
+  t.teardown(gw.close)
+  const batch = (...models: string[]): string => JSON.stringify({ requests: models.map((model, i) => ({ custom_id: `r${i}`, params: { model, max_tokens: 8, messages: [] } })) })
+  const post = async (body: string, ip: string): ReturnType<typeof send> => send(`${gw.url}/anthropic/v1/messages/batches`, { body, headers: { 'content-type': 'application/json', 'x-forwarded-for': ip } })
+  const ok = batch('claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-sonnet-4-5')
+  const allowed = await post(ok, UNITED_STATES)
+  t.equal(allowed.status, 200)
+  t.equal(upstream.calls.at(-1)?.body.toString(), ok, 'forwarded byte for byte')
+  t.match(gw.decisions().at(-1), { action: 'allow', batch_models: ['claude-sonnet-4-5', 'claude-haiku-4-5'] })
+  const before = upstream.calls.length
+  const hk = await post(ok, HONG_KONG)
+  t.equal(hk.status, 451)
+  t.match(hk.json().error.message, /Model "claude-sonnet-4-5" is not available from HK/)
+  const mixed = await post(batch('claude-sonnet-4-5', 'mistral-large'), UNITED_STATES)
+  t.equal(mixed.status, 451, 'one model no rule allows blocks the whole batch')
+  t.match(mixed.json().error.message, /Model "mistral-large"/)
+  t.match(gw.decisions().at(-1), { model: 'mistral-large', rule: null, batch_models: ['claude-sonnet-4-5', 'mistral-large'] })
+  for (const [body, message] of [
+    ['{"requests":[]}', /exactly one non-empty "requests" list/],
+    ['{"requests":[{"custom_id":"a"}]}', /requests\[0\] has no "params" object/],
+    ['{"requests":[{"params":{"model":"claude-sonnet-4-5"}},{"params":{"model":7}}]}', /requests\[1\]\.params: "model" must be a non-empty string/],
+    ['{"requests":[{"params":{"model":"claude-haiku-4-5","model":"claude-opus-4-1"}}]}', /requests\[0\]\.params: the request body has more than one "model" key/],
+  ] as const) {
+    const res = await post(body, UNITED_STATES)
+    t.equal(res.status, 400, body)
+    t.match(res.json().error.message, message)
+  }
+  t.equal(upstream.calls.length, before, 'nothing refused reached the upstream')
 })
