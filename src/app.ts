@@ -21,6 +21,7 @@ import type { Metrics } from './observability/metrics.js'
 import { clientIpPresenter } from './observability/client-ip-privacy.js'
 import { MAX_MODEL_LENGTH, batchModels, modelFromJsonBody } from './proxy/request-model.js'
 import { DECODABLE, codings, decodeBody } from './proxy/content-encoding.js'
+import { modelFromMultipart } from './proxy/multipart-model.js'
 import { upstreamPath } from './proxy/upstream-path.js'
 import type { RuntimeRef } from './runtime.js'
 
@@ -232,11 +233,13 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   }
   const modelEndpoint = inPath === undefined && request.method === 'POST' && dialect.modelEndpoints.has(key)
   const batchEndpoint = inPath === undefined && request.method === 'POST' && dialect.batchEndpoints?.has(key) === true
-  const decoded = (!modelEndpoint && !batchEndpoint) || applied === null || body === undefined || body.length === 0
+  const multipartEndpoint = inPath === undefined && request.method === 'POST' && dialect.multipartEndpoints?.has(key) === true
+  const decoded = (!modelEndpoint && !batchEndpoint && !multipartEndpoint) || applied === null || body === undefined || body.length === 0
     ? body
     : await decodeBody(body, applied, runtime.config.server.bodyLimit)
   const found = modelEndpoint ? modelFromJsonBody(decoded) : null
-  st.model = inPath?.model ?? found?.model ?? null
+  const fromForm = multipartEndpoint ? await modelFromMultipart(decoded, request.headers['content-type']) : null
+  st.model = inPath?.model ?? found?.model ?? fromForm
 
   const decide = (model: string | null): Decision => evaluate(runtime.policy, {
     upstream: upstream.name,
@@ -261,6 +264,10 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     }
   } else {
     decision = decide(st.model)
+    if (fromForm !== null && decision.action === 'route') {
+      // A multipart body is not rewritten: where it would be routed, it is blocked.
+      decision = { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; a multipart request is not routed, so it is blocked` }
+    }
   }
   st.decision = decision
   let target = upstream

@@ -20,6 +20,7 @@ const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> 
 export const openai: Dialect = {
   name: 'openai',
   modelEndpoints: new Set(['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/embeddings']),
+  multipartEndpoints: new Set(['/v1/audio/transcriptions', '/v1/audio/translations', '/v1/images/edits']),
   renderError: (kind, message) => ({
     error: { message, type: ERROR[kind].type, param: null, code: ERROR[kind].code },
   }),

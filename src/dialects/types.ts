@@ -7,6 +7,8 @@ export interface Dialect {
   name: DialectName
   /** POST endpoints (path below the upstream's mount, no query) whose JSON body names the model at top level. */
   modelEndpoints: ReadonlySet<string>
+  /** POST endpoints whose multipart/form-data body names the model in a `model` field (OpenAI audio, image edits). */
+  multipartEndpoints?: ReadonlySet<string>
   /** POST endpoints whose body is a batch of requests, each naming its model (Anthropic batches). */
   batchEndpoints?: ReadonlySet<string>
   /** The model a path names, with its position in the path (Gemini); undefined when it names none. */

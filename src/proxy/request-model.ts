@@ -76,10 +76,17 @@ function modelOf (parsed: Record<string, unknown>, allMembers: Member[], where: 
       ? `${where}the request body has no "model"`
       : `${where}"model" must be a non-empty string`)
   }
-  // Model ids are short printable names; anything else is not one (and would carry
-  // arbitrary client text into the decision log).
+  return { model: checkModelId(model, where), member }
+}
+
+/**
+ * Model ids are short printable names; anything else is not one (and would carry arbitrary
+ * client text into the decision log).
+ */
+export function checkModelId (model: string, where: string): string {
+  if (model === '') throw new GatewayError('invalid_request', `${where}"model" must be a non-empty string`)
   if (model.length > MAX_MODEL_LENGTH || CONTROL.test(model)) {
     throw new GatewayError('invalid_request', `${where}"model" is not a model id (over ${MAX_MODEL_LENGTH} characters, or control characters)`)
   }
-  return { model, member }
+  return model
 }

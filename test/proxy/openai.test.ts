@@ -1,6 +1,6 @@
 // The official OpenAI SDK as the client, a fake OpenAI API as the upstream.
 import t from 'tap'
-import OpenAI from 'openai'
+import OpenAI, { toFile } from 'openai'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 import { baseConfig, startTestGateway } from '../support/gateway.js'
 import { json, send } from '../support/http.js'
@@ -87,4 +87,43 @@ t.test('openai dialect', async (t) => {
       t.equal(res.status, 451, `${path} is blocked for CN`)
     }
   })
+})
+
+t.test('multipart endpoints: the model is the form\'s one "model" field', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const gw = await startTestGateway(baseConfig(upstream.url, { rules: `    - name: audio
+      upstreams: [openai]
+      models: ["whisper-*", "gpt-4o-transcribe"]
+      deny: [group:restricted]
+      action: block` }))
+  t.teardown(gw.close)
+  const client = (ip: string): OpenAI => new OpenAI({ apiKey: API_KEY, baseURL: `${gw.url}/openai/v1`, maxRetries: 0, defaultHeaders: { 'x-forwarded-for': ip } })
+  const audio = Buffer.from('RIFF....WAVEfmt fake audio bytes')
+
+  const res = await client(UNITED_KINGDOM).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'whisper-1' })
+  t.equal(res.text, 'hello from the fake upstream')
+  const call = upstream.calls.at(-1)
+  t.equal(call?.url, '/v1/audio/transcriptions')
+  t.ok(call?.body.includes(audio), 'the file goes through unchanged')
+  t.match(gw.decisions().at(-1), { action: 'allow', model: 'whisper-1', rule: 'audio' })
+
+  const before = upstream.calls.length
+  const err = await client(MAINLAND_CHINA).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'whisper-1' }).then(() => null, (e: unknown) => e)
+  t.equal((err as { status?: number }).status, 451)
+  t.equal(upstream.calls.length, before)
+
+  const form = (parts: string[]): string => `${parts.map((p) => `--b\r\n${p}\r\n`).join('')}--b--\r\n`
+  const field = (name: string, value: string): string => `content-disposition: form-data; name="${name}"\r\n\r\n${value}`
+  for (const [body, type, message] of [
+    [form([field('model', 'whisper-1'), field('model', 'gpt-4o-transcribe')]), 'multipart/form-data; boundary=b', /more than one "model" field/],
+    [form([field('language', 'en')]), 'multipart/form-data; boundary=b', /no "model" field/],
+    [form([`content-disposition: form-data; name="model"; filename="m.txt"\r\n\r\nwhisper-1`]), 'multipart/form-data; boundary=b', /must be a field, not a file/],
+    ['{"model":"whisper-1"}', 'application/json', /takes multipart\/form-data/],
+  ] as const) {
+    const r = await send(`${gw.url}/openai/v1/audio/transcriptions`, { body, headers: { 'content-type': type, 'x-forwarded-for': UNITED_KINGDOM } })
+    t.equal(r.status, 400, String(message))
+    t.match(r.json().error.message, message)
+  }
+  t.equal(upstream.calls.length, before, 'nothing refused reached the upstream')
 })

@@ -74,6 +74,8 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         void openaiStream(res, model, waitGate).then(() => { lastSent = Date.now() })
       } else if (path === '/v1/chat/completions') {
         sendJson(res, 200, openaiCompletion(model))
+      } else if (path === '/v1/audio/transcriptions') {
+        sendJson(res, 200, { text: 'hello from the fake upstream' })
       } else if (path === '/v1/models') {
         sendJson(res, 200, { data: [{ id: 'claude-sonnet-4-5', type: 'model' }], has_more: false, first_id: null, last_id: null })
       } else {
