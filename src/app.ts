@@ -258,16 +258,10 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     const refusing = decided.find((x) => x.d.action !== 'allow' && x.d.enforced) ?? decided.find((x) => x.d.action !== 'allow')
     const chosen = refusing ?? decided[0]
     st.model = chosen?.model ?? null
-    decision = chosen === undefined ? decide(null) : chosen.d
-    if (decision.action === 'route') {
-      decision = { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; a batch is not routed, so it is blocked` }
-    }
+    decision = notRouted(chosen === undefined ? decide(null) : chosen.d, 'a batch')
   } else {
-    decision = decide(st.model)
-    if (fromForm !== null && decision.action === 'route') {
-      // A multipart body is not rewritten: where it would be routed, it is blocked.
-      decision = { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; a multipart request is not routed, so it is blocked` }
-    }
+    // A multipart body is not rewritten: where it would be routed, it is blocked.
+    decision = fromForm === null ? decide(st.model) : notRouted(decide(st.model), 'a multipart request')
   }
   st.decision = decision
   let target = upstream
@@ -307,6 +301,12 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   })
   return reply
 }
+/** A route the gateway cannot carry out for this kind of request becomes a block that says so. */
+function notRouted (decision: Decision, what: string): Decision {
+  if (decision.action !== 'route') return decision
+  return { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; ${what} is not routed, so it is blocked` }
+}
+
 /** The query string without its `key` parameters, every other byte as it was. */
 function withoutKeyParam (query: string): string {
   if (!query.includes('key=')) return query
