@@ -75,6 +75,14 @@ t.test('routing to a sovereign model', async (t) => {
     t.equal(call?.headers['content-length'], String(call?.body.length))
   })
 
+  t.test('a batch that would be routed is blocked instead, and says so', async (t) => {
+    const before = frontier.calls.length + sovereign.calls.length
+    const res = await send(`${gw.url}/anthropic/v1/messages/batches`, { body: '{"requests":[{"custom_id":"a","params":{"model":"claude-sonnet-4-5"}}]}', headers: { 'content-type': 'application/json', 'x-forwarded-for': HONG_KONG } })
+    t.equal(res.status, 451)
+    t.match(gw.decisions().at(-1), { action: 'block', rule: 'claude-frontier', reason: /a batch is not routed, so it is blocked$/ })
+    t.equal(frontier.calls.length + sovereign.calls.length, before)
+  })
+
   t.test('an allowed caller still reaches the frontier provider, with no routed header', async (t) => {
     const res = await send(`${gw.url}/anthropic/v1/messages`, { body: '{"model":"claude-sonnet-4-5"}', headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES } })
     t.equal(res.status, 200)
