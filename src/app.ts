@@ -18,8 +18,7 @@ import { forward, replyFromOptions } from './proxy/forward.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import underPressure from '@fastify/under-pressure'
 import type { Metrics } from './observability/metrics.js'
-import { clientIpPresenter } from './observability/client-ip-privacy.js'
-import { MAX_MODEL_LENGTH, batchModels, modelFromJsonBody } from './proxy/request-model.js'
+import { batchModels, checkModelId, modelFromJsonBody } from './proxy/request-model.js'
 import { DECODABLE, codings, decodeBody } from './proxy/content-encoding.js'
 import { modelFromMultipart } from './proxy/multipart-model.js'
 import { upstreamPath } from './proxy/upstream-path.js'
@@ -67,12 +66,6 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     },
   })
   const { metrics } = opts
-  const presentIp = (): ((ip: string | null) => string | null) => {
-    const { clientIp, clientIpKey } = ref.current.config.logging
-    return clientIpPresenter(clientIp, clientIpKey)
-  }
-  let present = presentIp()
-  let presentFor = ref.current
 
   // Every body is read as bytes, whatever its Content-Type (or none): the model check must not
   // depend on a header the client chooses, and the bytes checked are the bytes forwarded.
@@ -94,7 +87,6 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     request.geofence = {
       runtime,
       clientName: null,
-      inflight: true,
       upstreamFailed: false,
       decisionId: request.id,
       startedAt: process.hrtime.bigint(),
@@ -139,15 +131,8 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     const st = request.geofence
     if (st === null || st.logged) return
     st.logged = true
-    if (st.inflight) {
-      st.inflight = false
-      metrics.inflight.dec()
-    }
-    if (presentFor !== st.runtime) {
-      presentFor = st.runtime
-      present = presentIp()
-    }
-    const record = decisionRecord(st, request.method, request.raw.url ?? '', status, present)
+    metrics.inflight.dec()
+    const record = decisionRecord(st, request.method, request.raw.url ?? '', status)
     if (cut !== undefined) record.cut = cut
     opts.logger.info(record, 'decision')
     metrics.recordDecision(
@@ -228,9 +213,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   }
   // The model is named by the path (Gemini) or by the JSON body of a model endpoint.
   const inPath = dialect.pathModel?.(path)
-  if (inPath !== undefined && inPath.model.length > MAX_MODEL_LENGTH) {
-    throw new GatewayError('invalid_request', `the model in the path is not a model id (over ${MAX_MODEL_LENGTH} characters)`)
-  }
+  if (inPath !== undefined) checkModelId(inPath.model, 'the path: ')
   const modelEndpoint = inPath === undefined && request.method === 'POST' && dialect.modelEndpoints.has(key)
   const batchEndpoint = inPath === undefined && request.method === 'POST' && dialect.batchEndpoints?.has(key) === true
   const multipartEndpoint = inPath === undefined && request.method === 'POST' && dialect.multipartEndpoints?.has(key) === true

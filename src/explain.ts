@@ -1,6 +1,7 @@
 // `geofence explain`: the same pipeline a live request goes through (canonical address,
 // special-purpose check, cache-free database lookup, compiled policy), for one IP and model.
 import { canonicalAddress } from './geo/address.js'
+import { DIALECTS } from './dialects/registry.js'
 import { globToRegExp } from './policy/compile.js'
 import { evaluate, type Decision } from './policy/evaluate.js'
 import { loadRuntime, type Runtime } from './runtime.js'
@@ -38,14 +39,17 @@ export function explainWith (runtime: Runtime, ip: string, model: string, upstre
   const address = canonicalAddress(ip)
   if (address === null) return { problem: `"${ip}" is not an IP address` }
   const upstream = upstreamName ?? inferUpstream(runtime, model)
-  if (!runtime.config.upstreams.has(upstream)) {
+  const upstreamConfig = runtime.config.upstreams.get(upstream)
+  if (upstreamConfig === undefined) {
     return { problem: `unknown upstream "${upstream}" (known: ${[...runtime.config.upstreams.keys()].join(', ')})` }
   }
   if (client !== undefined && ![...runtime.config.clients.values()].includes(client)) {
     return { problem: `unknown client "${client}"` }
   }
   const loc = runtime.locator.locate(address)
-  const decision = evaluate(runtime.policy, { upstream, model, client: client ?? null, location: loc, locationProblem: loc.reason })
+  // The model as serve reads it for this upstream's dialect (Gemini's models/ID is matched as ID).
+  const dialect = DIALECTS[upstreamConfig.dialect]
+  const decision = evaluate(runtime.policy, { upstream, model: dialect.policyModel?.(model) ?? model, client: client ?? null, location: loc, locationProblem: loc.reason })
   return {
     ...decision,
     client_ip: address,

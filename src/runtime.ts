@@ -9,6 +9,7 @@ import { AddressSet } from './geo/address.js'
 import type { ClientIpOptions } from './geo/client-ip.js'
 import { DEFAULT_DATABASE, DatabaseError, openDatabase, type DatabaseKind, type GeoDatabase } from './geo/databases.js'
 import { Locator, type LocatorObserver } from './geo/locator.js'
+import { clientIpPresenter } from './observability/client-ip-privacy.js'
 import { compilePolicy, type Policy } from './policy/compile.js'
 
 export interface Runtime {
@@ -16,6 +17,8 @@ export interface Runtime {
   policy: Policy
   locator: Locator
   clientIp: ClientIpOptions
+  /** How a caller's address appears in logs (logging.client_ip), built once per revision. */
+  presentIp: (ip: string | null) => string | null
   /** The timeouts of the upstream a forwarded request goes to (by origin and base path). */
   timeoutsFor: (origin: string, path: string) => UpstreamTimeouts
 }
@@ -67,6 +70,7 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
       ...(opts.observer === undefined ? {} : { observer: opts.observer }),
     }),
     clientIp: { trusted: new AddressSet(config.clientIp.trustedProxies), headers: config.clientIp.headers },
+    presentIp: clientIpPresenter(config.logging.clientIp, config.logging.clientIpKey),
     timeoutsFor: timeoutTable(config),
   }
 }

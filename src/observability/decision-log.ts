@@ -11,8 +11,6 @@ export interface RequestState {
   runtime: Runtime
   /** The authenticated client's name (client authentication on), else null. */
   clientName: string | null
-  /** Counted in the in-flight gauge, not yet released. */
-  inflight: boolean
   /** The upstream's response body failed mid-way (so a cut response was not the client's doing). */
   upstreamFailed: boolean
   decisionId: string
@@ -57,13 +55,13 @@ export interface DecisionRecord {
   cut?: string
 }
 
-export function decisionRecord (st: RequestState, method: string, url: string, status: number, presentIp: (ip: string | null) => string | null = (ip) => ip): DecisionRecord {
+export function decisionRecord (st: RequestState, method: string, url: string, status: number): DecisionRecord {
   const q = url.indexOf('?')
   const decision = st.decision ?? { action: 'block', enforced: true, rule: null, reason: 'the request ended before a decision' }
   const record: DecisionRecord = {
     decision_id: st.decisionId,
     policy_revision: st.runtime.policy.revision,
-    client_ip: presentIp(st.client.ip),
+    client_ip: st.runtime.presentIp(st.client.ip),
     ip_source: st.client.source,
     country: st.location.country,
     registered_country: st.location.registeredCountry,

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { ApiError, GoogleGenAI } from '@google/genai'
 import { startFakeUpstream } from '../support/fake-upstream.js'
-import { startTestGateway } from '../support/gateway.js'
+import { startTestGateway, writeConfig } from '../support/gateway.js'
 import { send } from '../support/http.js'
 
 const HONG_KONG = '203.198.0.1'
@@ -79,4 +79,14 @@ policy:
     t.equal(res.status, 451)
     t.match(gw.decisions().at(-1), { rule: null, model: null })
   })
+})
+
+t.test('explain reads a Gemini model as serve does (models/ID is matched as ID)', async (t) => {
+  const { spawnSync } = await import('node:child_process')
+  const file = writeConfig(`
+upstreams: { gemini: { url: "http://127.0.0.1:1", dialect: gemini } }
+policy: { rules: [ { name: gemini-frontier, models: ["gemini-*"], deny: [HK], action: block } ] }
+`)
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'explain', '--config', file, '--ip', HONG_KONG, '--model', 'models/gemini-2.5-pro', '--json'], { encoding: 'utf8' })
+  t.match(JSON.parse(r.stdout), { action: 'block', rule: 'gemini-frontier', model: 'models/gemini-2.5-pro' })
 })
