@@ -4,6 +4,7 @@
 // id; onResponse writes the decision line. Every error goes through one handler that shapes
 // it in the upstream's dialect.
 import { createHash, randomUUID } from 'node:crypto'
+import { Transform } from 'node:stream'
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import type { Logger } from 'pino'
@@ -12,16 +13,12 @@ import { DIALECTS, type Dialect } from './dialects/registry.js'
 import { replaceValue } from './proxy/json-members.js'
 import { resolveClientIp } from './geo/client-ip.js'
 import { UNKNOWN_ADDRESS } from './geo/locator.js'
-import { evaluate, type Decision } from './policy/evaluate.js'
 import { decisionRecord, type RequestState } from './observability/decision-log.js'
 import { forward, replyFromOptions } from './proxy/forward.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import underPressure from '@fastify/under-pressure'
 import type { Metrics } from './observability/metrics.js'
-import { batchModels, checkModelId, modelFromJsonBody } from './proxy/request-model.js'
-import { DECODABLE, codings, decodeBody } from './proxy/content-encoding.js'
-import { modelFromMultipart } from './proxy/multipart-model.js'
-import { upstreamPath } from './proxy/upstream-path.js'
+import { locate, readRequest, routedPath } from './proxy/read-request.js'
 import type { RuntimeRef } from './runtime.js'
 
 declare module 'fastify' {
@@ -45,11 +42,12 @@ export interface AppOptions {
  * server section (host, port, body_limit) is read once, here: it needs a restart.
  */
 export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<FastifyInstance> {
+  const fastifyBodyLimit = Math.max(ref.current.config.server.bodyLimit, ref.current.config.server.batchBodyLimit)
   const app = fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Fastify's own request lines are off: the decision line is the request log.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'decision_id' }),
-    bodyLimit: ref.current.config.server.bodyLimit,
+    bodyLimit: fastifyBodyLimit,
     // The decision id is ours: a client-supplied request id is never taken.
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -93,7 +91,9 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
       client,
       location: client.ip === null ? UNKNOWN_ADDRESS : runtime.locator.locate(client.ip),
       upstream: runtime.config.upstreams.has(name) ? name : null,
+      located: null,
       model: null,
+      canonicalModel: null,
       batchModels: null,
       decision: null,
       logged: false,
@@ -106,7 +106,41 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
       }
       request.geofence.clientName = name
     }
+    // Where the request goes and where it names its model are known before its body is read:
+    // a path that cannot be read, or a body larger than its endpoint takes, costs nothing more.
+    const upstream = request.geofence.upstream === null ? undefined : runtime.config.upstreams.get(request.geofence.upstream)
+    if (upstream !== undefined) {
+      try {
+        request.geofence.located = locate(runtime.config, upstream, request.method, url)
+      } catch (err) {
+        done(err as Error)
+        return
+      }
+      const length = Number(request.headers['content-length'] ?? 0)
+      if (length > request.geofence.located.bodyLimit) {
+        done(tooLarge(request.geofence.located.bodyLimit, runtime.config.server))
+        return
+      }
+    }
     done()
+  })
+
+  // A body without a Content-Length (chunked) is cut as soon as it passes its endpoint's limit,
+  // which may be lower than Fastify's (the larger of body_limit and batch_body_limit).
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    const limit = request.geofence.located?.bodyLimit
+    if (limit === undefined || limit >= fastifyBodyLimit || request.headers['content-length'] !== undefined) {
+      done(null, payload)
+      return
+    }
+    let seen = 0
+    const server = request.geofence.runtime.config.server
+    done(null, payload.pipe(new Transform({
+      transform (chunk: Buffer, _encoding, callback) {
+        seen += chunk.length
+        callback(seen > limit ? tooLarge(limit, server) : null, chunk)
+      },
+    })))
   })
 
   // After our onRequest, so that a refused request still has its decision line.
@@ -158,7 +192,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     if (err.status >= 500) request.log.error({ err: error }, 'request failed')
     const upstream = st?.upstream == null ? undefined : st.runtime.config.upstreams.get(st.upstream)
     const dialect = upstream === undefined ? undefined : DIALECTS[upstream.dialect]
-    reply.code(err.status).type('application/json').send(renderError(dialect, err.kind, err.message, request.id))
+    reply.code(err.status).headers(dialect?.errorHeaders?.(err.kind) ?? {}).type('application/json').send(renderError(dialect, err.kind, err.message, request.id))
   })
 
   app.setNotFoundHandler((request, reply) => {
@@ -195,76 +229,47 @@ function mountName (url: string): string {
 
 async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, onCut: (request: FastifyRequest, reply: FastifyReply) => void): Promise<FastifyReply> {
   const st = request.geofence
-  const { runtime } = st
+  const { runtime, located } = st
   const upstream = st.upstream === null ? undefined : runtime.config.upstreams.get(st.upstream)
-  if (upstream === undefined) {
+  if (upstream === undefined || located === null) {
     throw new GatewayError('not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`)
   }
-  const dialect = DIALECTS[upstream.dialect]
-  const { path, query, key } = upstreamPath(request.raw.url ?? '', `/${upstream.name}`)
-  let body = request.body as Buffer | undefined
-
-  // A compressed body is decided on what it decodes to; the compressed bytes are what is sent
-  // (the upstream decodes the same bytes to the same content), unless a route rewrites it.
-  const applied = codings(request.headers['content-encoding'])
-  const unknown = applied?.find((c) => !DECODABLE.has(c))
-  if (unknown !== undefined) {
-    throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
-  }
-  // The model is named by the path (Gemini) or by the JSON body of a model endpoint.
-  const inPath = dialect.pathModel?.(path)
-  if (inPath !== undefined) checkModelId(inPath.model, 'the path: ')
-  const modelEndpoint = inPath === undefined && request.method === 'POST' && dialect.modelEndpoints.has(key)
-  const batchEndpoint = inPath === undefined && request.method === 'POST' && dialect.batchEndpoints?.has(key) === true
-  const multipartEndpoint = inPath === undefined && request.method === 'POST' && dialect.multipartEndpoints?.has(key) === true
-  const decoded = (!modelEndpoint && !batchEndpoint && !multipartEndpoint) || applied === null || body === undefined || body.length === 0
-    ? body
-    : await decodeBody(body, applied, runtime.config.server.bodyLimit)
-  const found = modelEndpoint ? modelFromJsonBody(decoded) : null
-  const fromForm = multipartEndpoint ? await modelFromMultipart(decoded, request.headers['content-type']) : null
-  st.model = inPath?.model ?? found?.model ?? fromForm
-
-  const decide = (model: string | null): Decision => evaluate(runtime.policy, {
-    upstream: upstream.name,
-    model: model === null ? null : dialect.policyModel?.(model) ?? model,
+  const { dialect, endpoint, path } = located
+  const read = await readRequest({
+    runtime,
+    upstream,
+    located,
+    method: request.method,
+    headers: request.headers,
+    body: request.body as Buffer | undefined,
     client: st.clientName,
     location: st.location,
     locationProblem: st.client.problem ?? st.location.reason,
   })
-  let decision: Decision
-  if (batchEndpoint) {
-    // A batch passes only if every model in it passes; it is never routed (its items would
-    // all need rewriting), so a model that would be routed blocks the batch.
-    const models = [...new Set(batchModels(decoded))]
-    st.batchModels = models.slice(0, 20)
-    const decided = models.map((m) => ({ model: m, d: decide(m) }))
-    const refusing = decided.find((x) => x.d.action !== 'allow' && x.d.enforced) ?? decided.find((x) => x.d.action !== 'allow')
-    const chosen = refusing ?? decided[0]
-    st.model = chosen?.model ?? null
-    decision = notRouted(chosen === undefined ? decide(null) : chosen.d, 'a batch')
-  } else {
-    // A multipart body is not rewritten: where it would be routed, it is blocked.
-    decision = fromForm === null ? decide(st.model) : notRouted(decide(st.model), 'a multipart request')
-  }
+  st.model = read.model
+  st.canonicalModel = read.canonical
+  st.batchModels = read.batchModels?.slice(0, 20) ?? null
+  const { decision } = read
   st.decision = decision
-  let target = upstream
-  let dropEncoding = false
   if (decision.enforced && decision.action === 'block') {
     // The block path answers directly: no exception (and no stack trace) per refusal.
     const message = blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId)
-    return reply.code(STATUS.blocked).type('application/json').send(dialect.renderError('blocked', message, st.decisionId))
+    return reply.code(STATUS.blocked).headers(dialect.errorHeaders?.('blocked') ?? {}).type('application/json').send(dialect.renderError('blocked', message, st.decisionId))
   }
-  let forwardPath = path
+  let target = upstream
+  let body = request.body as Buffer | undefined
+  let forwardPath = path.path
+  let dropEncoding = false
   if (decision.enforced && decision.route !== undefined) {
     const routed = runtime.config.upstreams.get(decision.route.upstream)
     if (routed === undefined) throw new GatewayError('internal', `route target ${decision.route.upstream} is not configured`)
     target = routed
-    if (inPath !== undefined) {
-      forwardPath = `${path.slice(0, inPath.start)}${decision.route.model}${path.slice(inPath.end)}`
-    } else if (found !== null && body !== undefined) {
+    if (endpoint.kind === 'path') {
+      forwardPath = routedPath(path, endpoint, decision.route.model)
+    } else if (read.member !== null && body !== undefined) {
       // The rewritten body is sent decoded: there is no re-compressing what the client sent.
-      body = replaceValue(decoded ?? body, found.member, decision.route.model)
-      dropEncoding = applied !== null
+      body = replaceValue(read.decoded ?? body, read.member, decision.route.model)
+      dropEncoding = read.encoded
     }
     reply.header(ROUTED_MODEL_HEADER, decision.route.model)
   }
@@ -274,7 +279,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   forward(reply, {
     upstream: target,
     // Gemini clients may send their key as ?key=: a held credential replaces it too.
-    pathAndQuery: `${forwardPath}${stripCredentials ? withoutKeyParam(query) : query}`,
+    pathAndQuery: `${forwardPath}${stripCredentials ? withoutKeyParam(path.query) : path.query}`,
     body,
     contentType: request.headers['content-type'],
     stripCredentials,
@@ -283,11 +288,6 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     onUpstreamError: () => { st.upstreamFailed = true },
   })
   return reply
-}
-/** A route the gateway cannot carry out for this kind of request becomes a block that says so. */
-function notRouted (decision: Decision, what: string): Decision {
-  if (decision.action !== 'route') return decision
-  return { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; ${what} is not routed, so it is blocked` }
 }
 
 /** The query string without its `key` parameters, every other byte as it was. */
@@ -308,6 +308,10 @@ function renderError (dialect: Dialect | undefined, kind: ErrorKind, message: st
   return dialect === undefined
     ? { error: { type: kind, message, decision_id: id } }
     : dialect.renderError(kind, message, id)
+}
+
+function tooLarge (limit: number, server: { bodyLimit: number }): GatewayError {
+  return new GatewayError('too_large', `the request body is larger than ${limit === server.bodyLimit ? 'server.body_limit' : 'server.batch_body_limit'}`)
 }
 
 /** Fastify's own errors (body too large, bad content length...) become gateway errors. */

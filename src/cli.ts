@@ -7,7 +7,10 @@ import { AggregatorRegistry } from 'prom-client'
 import { READY_MESSAGE, runPrimary } from './cluster.js'
 import { ConfigError } from './errors.js'
 import { loadConfig } from './config/load.js'
-import { explain, formatExplanation } from './explain.js'
+import { readFile } from 'node:fs/promises'
+import { buffer } from 'node:stream/consumers'
+import { explain, explainRequest, formatExplanation, type ExplainRequest } from './explain.js'
+import { loadRuntime } from './runtime.js'
 import { BUILTIN_GROUPS } from './policy/builtin-groups.js'
 import { formatResults, runPolicyTests } from './policy-test.js'
 import { startGateway } from './server.js'
@@ -25,6 +28,10 @@ Usage:
       The decision the gateway would take for a caller at IP asking for MODEL
       (as client NAME, where the config authenticates clients), and why. Without --upstream: the only upstream, or the first upstream named
       by the first rule whose models list matches MODEL. --json prints one JSON object.
+  geofence explain --config FILE --ip IP --request "METHOD /UPSTREAM/PATH" [--header "NAME: VALUE"]... [--body FILE|-] [--client NAME] [--json]
+      The same for a whole request, read exactly as serve reads it: the path decoded,
+      the endpoint, the model from the path, the body (decoded from its
+      Content-Encoding), a multipart field or a batch, and its canonical id.
   geofence test FILE...
       Run policy test files (YAML: config: PATH, cases: [{ name, ip, model,
       upstream?, client?, expect: allow | block | route:MODEL }]). Prints each failure with
@@ -37,6 +44,20 @@ Usage:
 `
 
 class UsageError extends Error {}
+
+/** `--request "POST /anthropic/v1/messages"`, `--header "content-type: application/json"`, `--body FILE` (- for stdin). */
+async function requestToExplain (line: string, headerLines: readonly string[], bodyFile: string | undefined): Promise<ExplainRequest> {
+  const m = /^([A-Za-z]+)\s+(\S+)$/.exec(line.trim())
+  if (m === null) throw new UsageError(`--request takes "METHOD /upstream/path?query", not "${line}"`)
+  const headers: Record<string, string> = {}
+  for (const h of headerLines) {
+    const colon = h.indexOf(':')
+    if (colon <= 0) throw new UsageError(`--header takes "name: value", not "${h}"`)
+    headers[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim()
+  }
+  const body = bodyFile === undefined ? undefined : bodyFile === '-' ? await buffer(process.stdin) : await readFile(bodyFile)
+  return { method: (m[1] ?? '').toUpperCase(), url: m[2] ?? '/', headers, body }
+}
 
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -85,13 +106,18 @@ async function main (argv: string[]): Promise<number> {
           model: { type: 'string' },
           upstream: { type: 'string' },
           client: { type: 'string' },
+          request: { type: 'string' },
+          header: { type: 'string', multiple: true },
+          body: { type: 'string' },
           json: { type: 'boolean', default: false },
         },
       })
-      if (values.config === undefined || values.ip === undefined || values.model === undefined) {
-        throw new UsageError('explain needs --config FILE --ip IP --model MODEL')
+      if (values.config === undefined || values.ip === undefined || (values.model === undefined) === (values.request === undefined)) {
+        throw new UsageError('explain needs --config FILE --ip IP and either --model MODEL or --request "METHOD /upstream/path"')
       }
-      const result = await explain(values.config, values.ip, values.model, values.upstream, values.client)
+      const result = values.request === undefined
+        ? await explain(values.config, values.ip, values.model ?? '', values.upstream, values.client)
+        : await explainRequest(await loadRuntime(values.config), values.ip, await requestToExplain(values.request, values.header ?? [], values.body), values.client)
       if ('problem' in result) throw new UsageError(result.problem)
       process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatExplanation(result))
       return 0

@@ -1,9 +1,12 @@
 // `geofence explain`: the same pipeline a live request goes through (canonical address,
-// special-purpose check, cache-free database lookup, compiled policy), for one IP and model.
+// special-purpose check, database lookup, compiled policy), for one IP and either a model or a
+// whole request (method, path, headers, body file), read by the very code `serve` reads with.
+import type { IncomingHttpHeaders } from 'node:http'
 import { canonicalAddress } from './geo/address.js'
-import { DIALECTS } from './dialects/registry.js'
+import { GatewayError } from './errors.js'
 import { globToRegExp } from './policy/compile.js'
-import { evaluate, type Decision } from './policy/evaluate.js'
+import type { Decision } from './policy/evaluate.js'
+import { decideModel, locate, readRequest, type Caller } from './proxy/read-request.js'
 import { loadRuntime, type Runtime } from './runtime.js'
 import type { Location } from './geo/locator.js'
 
@@ -27,8 +30,20 @@ export interface Explanation {
     reason?: string
   }
   upstream: string
-  model: string
+  /** The model as the request names it, and the canonical id the policy matched. */
+  model: string | null
+  canonical_model: string | null
+  /** With --request: the path below the upstream and where its endpoint names the model. */
+  request?: { method: string, path: string, endpoint: string, batch_models?: string[] }
   policy_revision: string
+}
+
+/** A whole request to explain: `POST /anthropic/v1/messages`, its headers and body. */
+export interface ExplainRequest {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: Buffer | undefined
 }
 
 export async function explain (configFile: string, ip: string, model: string, upstream?: string, client?: string): Promise<Explanation | { problem: string }> {
@@ -36,9 +51,35 @@ export async function explain (configFile: string, ip: string, model: string, up
 }
 
 export function explainWith (runtime: Runtime, ip: string, model: string, upstreamName?: string, client?: string): Explanation | { problem: string } {
+  const caller = callerAt(runtime, ip, upstreamName ?? inferUpstream(runtime, model), client)
+  if ('problem' in caller) return caller
+  const { decision, canonical } = decideModel(caller, model)
+  return explanation(caller, decision, model, canonical)
+}
+
+/** A whole request, read as `serve` reads it: the upstream is the path's first segment. */
+export async function explainRequest (runtime: Runtime, ip: string, req: ExplainRequest, client?: string): Promise<Explanation | { problem: string }> {
+  if (!req.url.startsWith('/')) return { problem: `"${req.url}" is not a request path (write e.g. /anthropic/v1/messages)` }
+  const mount = /^\/([^/?]*)/.exec(req.url)?.[1] ?? ''
+  const caller = callerAt(runtime, ip, mount, client)
+  if ('problem' in caller) return caller
+  try {
+    const located = locate(runtime.config, caller.upstream, req.method, req.url)
+    const read = await readRequest({ ...caller, located, method: req.method, headers: req.headers, body: req.body })
+    return {
+      ...explanation(caller, read.decision, read.model, read.canonical),
+      request: { method: req.method, path: located.path.path, endpoint: located.endpoint.kind, ...(read.batchModels === null ? {} : { batch_models: read.batchModels }) },
+    }
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err
+    // A request the gateway cannot read is refused before any decision: that is the answer.
+    return { ...explanation(caller, { action: 'block', enforced: true, rule: null, reason: `refused with ${err.status}: ${err.message}` }, null, null), request: { method: req.method, path: req.url.split('?')[0] ?? '', endpoint: 'unreadable' } }
+  }
+}
+
+function callerAt (runtime: Runtime, ip: string, upstream: string, client: string | undefined): (Caller & { address: string }) | { problem: string } {
   const address = canonicalAddress(ip)
   if (address === null) return { problem: `"${ip}" is not an IP address` }
-  const upstream = upstreamName ?? inferUpstream(runtime, model)
   const upstreamConfig = runtime.config.upstreams.get(upstream)
   if (upstreamConfig === undefined) {
     return { problem: `unknown upstream "${upstream}" (known: ${[...runtime.config.upstreams.keys()].join(', ')})` }
@@ -46,14 +87,16 @@ export function explainWith (runtime: Runtime, ip: string, model: string, upstre
   if (client !== undefined && ![...runtime.config.clients.values()].includes(client)) {
     return { problem: `unknown client "${client}"` }
   }
-  const loc = runtime.locator.locate(address)
-  // The model as serve reads it for this upstream's dialect (Gemini's models/ID is matched as ID).
-  const dialect = DIALECTS[upstreamConfig.dialect]
-  const decision = evaluate(runtime.policy, { upstream, model: dialect.policyModel?.(model) ?? model, client: client ?? null, location: loc, locationProblem: loc.reason })
+  const location = runtime.locator.locate(address)
+  return { runtime, upstream: upstreamConfig, client: client ?? null, location, locationProblem: location.reason, address }
+}
+
+function explanation (caller: Caller & { address: string }, decision: Decision, model: string | null, canonical: string | null): Explanation {
+  const { runtime, location: loc, client } = caller
   return {
     ...decision,
-    client_ip: address,
-    ...(client === undefined ? {} : { client }),
+    client_ip: caller.address,
+    ...(client === null ? {} : { client }),
     location: {
       country: loc.country,
       registered_country: loc.registeredCountry,
@@ -64,8 +107,9 @@ export function explainWith (runtime: Runtime, ip: string, model: string, upstre
       ...(loc.network === undefined ? {} : { network: loc.network }),
       ...(loc.reason === undefined ? {} : { reason: loc.reason }),
     },
-    upstream,
+    upstream: caller.upstream.name,
     model,
+    canonical_model: canonical,
     policy_revision: runtime.policy.revision,
   }
 }
@@ -90,7 +134,8 @@ export function formatExplanation (e: Explanation): string {
     `reason:    ${e.reason}`,
     `client:    ${e.client_ip} -> ${where}${e.location.subdivisions.length > 0 ? ` ${e.location.subdivisions.join(' ')}` : ''} (source: ${e.location.source}${e.location.network === undefined ? '' : ` ${e.location.network}`}${e.location.database === undefined ? '' : `, ${e.location.database}`})${e.location.anonymous.length > 0 ? ` anonymous: ${e.location.anonymous.join(', ')}` : ''}`,
     `upstream:  ${e.upstream}`,
-    `model:     ${e.model}`,
+    ...(e.request === undefined ? [] : [`request:   ${e.request.method} ${e.request.path} (model read from: ${e.request.endpoint})`]),
+    `model:     ${e.model ?? '(none)'}${e.canonical_model !== null && e.canonical_model !== e.model ? ` (canonical: ${e.canonical_model})` : ''}`,
     `revision:  ${e.policy_revision}`,
     '',
   ].join('\n')

@@ -5,7 +5,7 @@
 const stringList = { type: 'array', items: { type: 'string' } } as const
 const sizeOrDuration = { type: ['string', 'integer'] } as const
 
-export const DIALECTS = ['anthropic', 'openai', 'gemini'] as const
+export const DIALECTS = ['anthropic', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
 export type DialectName = typeof DIALECTS[number]
 
 const rule = {
@@ -66,6 +66,7 @@ export const CONFIG_SCHEMA = {
         host: { type: 'string', minLength: 1 },
         port: { type: 'integer', minimum: 0, maximum: 65535 },
         body_limit: sizeOrDuration,
+        batch_body_limit: sizeOrDuration,
         body_timeout: sizeOrDuration,
         shutdown_grace: sizeOrDuration,
         max_event_loop_delay: sizeOrDuration,
@@ -127,6 +128,8 @@ export const CONFIG_SCHEMA = {
           dialect: { enum: DIALECTS },
           headers: { type: 'object', additionalProperties: { type: 'string' } },
           strip_client_credentials: { type: 'boolean' },
+          model_aliases: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+          endpoints: stringList,
           timeouts: {
             type: 'object',
             additionalProperties: false,
@@ -143,6 +146,7 @@ export const CONFIG_SCHEMA = {
         mode: { enum: ['enforce', 'dry-run'] },
         default: { enum: ['block', 'allow'] },
         unknown_location: { enum: ['block', 'allow'] },
+        unknown_model: { enum: ['block', 'allow'] },
         anonymous: { enum: ['block', 'allow', 'unknown'] },
         location: { enum: ['country', 'registered_country', 'strictest'] },
         rules: { type: 'array', items: rule },
@@ -184,7 +188,7 @@ export interface RawNetwork {
 }
 
 export interface RawConfig {
-  server?: { host?: string, port?: number, body_limit?: string | number, body_timeout?: string | number, shutdown_grace?: string | number, max_event_loop_delay?: string | number, workers?: number | 'auto' }
+  server?: { host?: string, port?: number, body_limit?: string | number, batch_body_limit?: string | number, body_timeout?: string | number, shutdown_grace?: string | number, max_event_loop_delay?: string | number, workers?: number | 'auto' }
   admin?: { host?: string, port?: number }
   clients?: Record<string, { token_sha256: string }>
   client_ip?: { trusted_proxies?: string[], headers?: Array<'x-forwarded-for' | 'forwarded'> }
@@ -196,12 +200,15 @@ export interface RawConfig {
     dialect: DialectName
     headers?: Record<string, string>
     strip_client_credentials?: boolean
+    model_aliases?: Record<string, string>
+    endpoints?: string[]
     timeouts?: { connect?: string | number, first_byte?: string | number, idle?: string | number }
   }>
   policy: {
     mode?: 'enforce' | 'dry-run'
     default?: 'block' | 'allow'
     unknown_location?: 'block' | 'allow'
+    unknown_model?: 'block' | 'allow'
     anonymous?: AnonymousPolicy
     location?: LocationBasis
     rules: RawRule[]

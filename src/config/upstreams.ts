@@ -26,6 +26,10 @@ export interface UpstreamConfig {
   headers: ReadonlyArray<readonly [string, string]>
   stripClientCredentials: boolean
   timeouts: UpstreamTimeouts
+  /** Lower-cased names that say nothing of their model (Azure deployments, Bedrock profile ARNs) -> the model. */
+  modelAliases: ReadonlyMap<string, string>
+  /** Model-less endpoints allowed whatever policy.default says: one RegExp over "METHOD /path", or null. */
+  endpoints: RegExp | null
 }
 
 type Problem = (path: Array<string | number>, message: string) => void
@@ -52,8 +56,14 @@ export function validateUpstreams (raw: RawConfig['upstreams'], problem: Problem
       firstByteMs: duration(up.timeouts?.first_byte, DEFAULT_TIMEOUTS.firstByteMs, ['upstreams', name, 'timeouts', 'first_byte']),
       idleMs: duration(up.timeouts?.idle, DEFAULT_TIMEOUTS.idleMs, ['upstreams', name, 'timeouts', 'idle']),
     }
+    const modelAliases = new Map<string, string>()
+    for (const [alias, model] of Object.entries(up.model_aliases ?? {})) {
+      if (model.length > 256 || /[\u0000-\u001f]/.test(model)) problem(['upstreams', name, 'model_aliases', alias], `"${model}" is not a model id`)
+      modelAliases.set(alias.toLowerCase(), model)
+    }
+    const endpoints = endpointPattern(up.endpoints ?? [], (i, message) => { problem(['upstreams', name, 'endpoints', i], message) })
     if (typeof url !== 'string') problem(['upstreams', name, 'url'], url.problem)
-    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts })
+    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts, modelAliases, endpoints })
   }
   return upstreams
 }
@@ -83,4 +93,28 @@ function upstreamUrl (text: string): string | { problem: string } {
   if (url.username !== '' || url.password !== '') return { problem: 'credentials do not belong in the upstream URL' }
   if (url.search !== '' || url.hash !== '') return { problem: `"${text}": an upstream URL has no query or fragment` }
   return url.origin + url.pathname.replace(/\/+$/, '')
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
+/**
+ * `endpoints: ["GET /v1/models", "GET /v1/models/*", "DELETE /v1/files/*"]` as one anchored,
+ * case-insensitive RegExp over "METHOD /decoded/path"; `*` stands for one path segment.
+ */
+function endpointPattern (entries: readonly string[], problem: (i: number, message: string) => void): RegExp | null {
+  const alternatives: string[] = []
+  for (const [i, entry] of entries.entries()) {
+    const m = /^([A-Z]+) (\/[^\s?#]*)$/.exec(entry)
+    if (m === null || !METHODS.has(m[1] ?? '')) {
+      problem(i, `"${entry}" is not an endpoint (write a method and a path: "GET /v1/models", "GET /v1/models/*")`)
+      continue
+    }
+    const path = m[2] === '/' ? '/' : (m[2] ?? '').replace(/\/$/, '')
+    if (path.split('/').slice(1).some((s) => s === '' || s === '.' || s === '..' || s.includes('%'))) {
+      problem(i, `"${entry}": write the path decoded, without empty or dot segments`)
+      continue
+    }
+    alternatives.push(`${m[1] ?? ''} ${path.split('*').map((p) => p.replace(/[\\^$.|+?()[\]{}]/g, '\\$&')).join('[^/]+')}`)
+  }
+  return alternatives.length === 0 ? null : new RegExp(`^(?:${alternatives.join('|')})$`, 'i')
 }

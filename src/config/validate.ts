@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import type { ConfigProblem } from '../errors.js'
+import { DIALECTS } from '../dialects/registry.js'
 import { parseCidr } from '../geo/address.js'
 import type { ForwardingHeader } from '../geo/client-ip.js'
 import type { CacheOptions } from '../geo/locator.js'
@@ -17,6 +18,8 @@ export { CREDENTIAL_HEADERS, DEFAULT_TIMEOUTS, type UpstreamConfig, type Upstrea
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
+/** Anthropic accepts message batches up to 256 MB (messages: 32 MB). */
+export const DEFAULT_BATCH_BODY_LIMIT = 256 * 1024 * 1024
 export const DEFAULT_CACHE: CacheOptions = { maxEntries: 100_000, ttlMs: 3_600_000 }
 export const DEFAULT_FORWARDING_HEADERS: readonly ForwardingHeader[] = ['x-forwarded-for', 'forwarded']
 export const DEFAULT_ADMIN_HOST = '127.0.0.1'
@@ -65,7 +68,8 @@ export interface Config {
   file: string
   /** sha256 of the file's bytes. */
   revision: string
-  server: { host: string, port: number, bodyLimit: number, bodyTimeoutMs: number, shutdownGraceMs: number, maxEventLoopDelayMs: number, workers: number }
+  /** bodyLimit bounds every body but a batch's (batchBodyLimit). */
+  server: { host: string, port: number, bodyLimit: number, batchBodyLimit: number, bodyTimeoutMs: number, shutdownGraceMs: number, maxEventLoopDelayMs: number, workers: number }
   admin: { host: string, port: number }
   /** sha256 (hex) of each client token -> client name; empty when clients are not authenticated. */
   clients: ReadonlyMap<string, string>
@@ -79,6 +83,7 @@ export interface Config {
     mode: Mode
     default: Verdict
     unknownLocation: Verdict
+    unknownModel: Verdict
     anonymous: AnonymousPolicy
     location: LocationBasis
     rules: readonly RuleConfig[]
@@ -100,6 +105,8 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
 
   const bodyLimit = raw.server?.body_limit === undefined ? DEFAULT_BODY_LIMIT : parseSize(raw.server.body_limit)
   if (bodyLimit === null || bodyLimit === 0) problem(['server', 'body_limit'], `"${String(raw.server?.body_limit)}" is not a size (write e.g. 32mb, 512kb or a number of bytes)`)
+  const batchBodyLimit = raw.server?.batch_body_limit === undefined ? Math.max(DEFAULT_BATCH_BODY_LIMIT, bodyLimit ?? 0) : parseSize(raw.server.batch_body_limit)
+  if (batchBodyLimit === null || batchBodyLimit === 0) problem(['server', 'batch_body_limit'], `"${String(raw.server?.batch_body_limit)}" is not a size (write e.g. 256mb)`)
 
   const duration = (value: string | number | undefined, fallback: number, path: Array<string | number>): number => {
     if (value === undefined) return fallback
@@ -190,8 +197,11 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       } else {
         for (const from of rule.upstreams ?? Object.keys(raw.upstreams)) {
           const dialect = raw.upstreams[from]?.dialect
-          if (dialect !== undefined && dialect !== target.dialect) {
-            problem(at('action', 'route', 'upstream'), `upstream "${upstream}" speaks ${target.dialect}, but this rule applies to "${from}", which speaks ${dialect}: a request can only be routed to an upstream of the same dialect`)
+          if (dialect === undefined) continue
+          if (DIALECTS[dialect].signed === true) {
+            problem(at('action', 'route'), `this rule applies to "${from}", which speaks ${dialect}: its requests are signed over path and body, so they cannot be routed (write action: block)`)
+          } else if (DIALECTS[dialect].family !== DIALECTS[target.dialect].family) {
+            problem(at('action', 'route', 'upstream'), `upstream "${upstream}" speaks ${target.dialect}, but this rule applies to "${from}", which speaks ${dialect}: a request can only be routed to an upstream of the same wire format`)
           }
         }
       }
@@ -236,13 +246,13 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     if (cidr !== null) networks.push({ name: net.name, cidr, country: net.country, subdivision: net.subdivision ?? null })
   }
 
-  if (problems.length > 0 || bodyLimit === null) return { config: null, problems }
+  if (problems.length > 0 || bodyLimit === null || batchBodyLimit === null) return { config: null, problems }
   return {
     problems,
     config: {
       file: ctx.file,
       revision: ctx.revision,
-      server: { host: raw.server?.host ?? DEFAULT_HOST, port: raw.server?.port ?? DEFAULT_PORT, bodyLimit, ...server },
+      server: { host: raw.server?.host ?? DEFAULT_HOST, port: raw.server?.port ?? DEFAULT_PORT, bodyLimit, batchBodyLimit, ...server },
       admin: { host: raw.admin?.host ?? DEFAULT_ADMIN_HOST, port: raw.admin?.port ?? DEFAULT_ADMIN_PORT },
       clients,
       clientIp: { trustedProxies, headers: raw.client_ip?.headers ?? DEFAULT_FORWARDING_HEADERS },
@@ -258,6 +268,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         mode: raw.policy.mode ?? 'enforce',
         default: raw.policy.default ?? 'block',
         unknownLocation: raw.policy.unknown_location ?? 'block',
+        unknownModel: raw.policy.unknown_model ?? 'block',
         anonymous: raw.policy.anonymous ?? 'allow',
         location: raw.policy.location ?? 'country',
         rules,

@@ -1,7 +1,7 @@
 // Anthropic Messages API (docs: platform.claude.com/docs/en/api/errors).
 // Errors: {"type":"error","error":{"type":...,"message":...},"request_id":...}
 import type { ErrorKind } from '../errors.js'
-import type { Dialect } from './types.js'
+import { endpointTable, type Dialect } from './types.js'
 
 const ERROR_TYPE: Readonly<Record<ErrorKind, string>> = {
   blocked: 'permission_error',
@@ -16,10 +16,17 @@ const ERROR_TYPE: Readonly<Record<ErrorKind, string>> = {
   internal: 'api_error',
 }
 
+// /v1/models, /v1/files and the batch results name no model.
+const endpoints = endpointTable({
+  '/v1/messages': 'json',
+  '/v1/messages/count_tokens': 'json',
+  '/v1/messages/batches': { kind: 'batch' },
+})
+
 export const anthropic: Dialect = {
   name: 'anthropic',
-  modelEndpoints: new Set(['/v1/messages', '/v1/messages/count_tokens']),
-  batchEndpoints: new Set(['/v1/messages/batches']),
+  family: 'anthropic',
+  endpoint: (method, path) => endpoints(method, path.key),
   renderError: (kind, message, decisionId) => ({
     type: 'error',
     error: { type: ERROR_TYPE[kind], message },

@@ -5,7 +5,8 @@
 // Errors: {"error":{"code":400,"message":"...","status":"FAILED_PRECONDITION"}}; Google's own
 // region block is FAILED_PRECONDITION "User location is not supported for the API use."
 import { STATUS, type ErrorKind } from '../errors.js'
-import type { Dialect } from './types.js'
+import type { UpstreamPath } from '../proxy/upstream-path.js'
+import { NONE, JSON_MODEL, type Dialect, type Endpoint } from './types.js'
 
 const STATUS_NAME: Readonly<Record<ErrorKind, string>> = {
   blocked: 'FAILED_PRECONDITION',
@@ -20,20 +21,36 @@ const STATUS_NAME: Readonly<Record<ErrorKind, string>> = {
   internal: 'INTERNAL',
 }
 
-// /{version}/models/{model} optionally followed by :{action}; the model is one path segment.
-const MODEL_PATH = /^\/(v1|v1beta|v1alpha)\/models\/([^/:]+)(:[A-Za-z]+)?\/?$/i
+/** Google's error shape, shared by Gemini and Vertex AI. */
+export const renderGoogleError = (kind: ErrorKind, message: string): unknown => ({
+  error: { code: STATUS[kind], message, status: STATUS_NAME[kind] },
+})
+
+const VERSIONS = new Set(['v1', 'v1beta', 'v1alpha'])
+
+/**
+ * The model of a `{model}[:action]` segment at `index`, where the segment before it is
+ * "models". Batch embeddings name the model again in each item.
+ */
+export function modelSegment (path: UpstreamPath, index: number): Endpoint {
+  const segment = path.segments[index] ?? ''
+  const colon = segment.lastIndexOf(':')
+  const model = colon === -1 ? segment : segment.slice(0, colon)
+  const suffix = colon === -1 ? '' : segment.slice(colon)
+  const endpoint: Endpoint = { kind: 'path', model, segment: index, prefix: '', suffix }
+  return /^:batchembedcontents$/i.test(suffix) ? { ...endpoint, items: true } : endpoint
+}
 
 export const gemini: Dialect = {
   name: 'gemini',
-  modelEndpoints: new Set(['/v1beta/cachedcontents', '/v1/cachedcontents', '/v1alpha/cachedcontents']),
-  pathModel: (path) => {
-    const m = MODEL_PATH.exec(path)
-    if (m === null) return undefined
-    const start = path.indexOf('/models/') + '/models/'.length
-    return { model: m[2] ?? '', start, end: start + (m[2] ?? '').length }
+  family: 'gemini',
+  endpoint: (method, path) => {
+    const [version = '', collection = '', , ...rest] = path.key.slice(1).split('/')
+    if (!VERSIONS.has(version)) return NONE
+    // /{version}/models/{model}[:action]: every method, since the path names the model.
+    if (collection === 'models' && path.segments.length === 3 && rest.length === 0) return modelSegment(path, 2)
+    if (collection === 'cachedcontents' && path.segments.length === 2 && method === 'POST') return JSON_MODEL
+    return NONE
   },
-  policyModel: (model) => (model.startsWith('models/') ? model.slice('models/'.length) : model),
-  renderError: (kind, message) => ({
-    error: { code: STATUS[kind], message, status: STATUS_NAME[kind] },
-  }),
+  renderError: renderGoogleError,
 }

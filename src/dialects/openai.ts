@@ -1,8 +1,10 @@
-// OpenAI API (platform.openai.com/docs/guides/error-codes).
+// OpenAI API (platform.openai.com/docs/api-reference).
 // Errors: {"error":{"message":...,"type":...,"param":null,"code":...}}. OpenAI's own region block
 // uses code "unsupported_country_region_territory"; the gateway answers a block with the same code.
+// The same wire format serves OpenAI-compatible servers (vLLM, Ollama, llama.cpp) and, below
+// /openai, Azure OpenAI's v1 API.
 import type { ErrorKind } from '../errors.js'
-import type { Dialect } from './types.js'
+import { endpointTable, type Dialect, type Endpoint } from './types.js'
 
 const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> = {
   blocked: { type: 'permission_error', code: 'unsupported_country_region_territory' },
@@ -17,11 +19,36 @@ const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> 
   internal: { type: 'server_error', code: null },
 }
 
+const MULTIPART: Endpoint = { kind: 'multipart' }
+
+/** OpenAI's endpoints by key below /v1; model lists, files, uploads name no model. */
+export const openaiEndpoints = endpointTable({
+  '/v1/chat/completions': 'json',
+  '/v1/completions': 'json',
+  '/v1/responses': 'json',
+  '/v1/embeddings': 'json',
+  '/v1/moderations': 'json',
+  '/v1/images/generations': 'json',
+  '/v1/audio/speech': 'json',
+  '/v1/realtime/sessions': 'json',
+  '/v1/audio/transcriptions': MULTIPART,
+  '/v1/audio/translations': MULTIPART,
+  '/v1/images/edits': MULTIPART,
+  '/v1/batches': { kind: 'unknown', why: 'the models of an OpenAI batch are in its uploaded input file, which the gateway does not see' },
+  '/v1/realtime/client_secrets': { kind: 'unknown', why: 'the gateway does not read the model of a realtime session configuration' },
+  '/v1/realtime/calls': { kind: 'unknown', why: 'the gateway does not read the model of a realtime session configuration' },
+})
+
+export const renderOpenaiError = (kind: ErrorKind, message: string): unknown => ({
+  error: { message, type: ERROR[kind].type, param: null, code: ERROR[kind].code },
+})
+
 export const openai: Dialect = {
   name: 'openai',
-  modelEndpoints: new Set(['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/embeddings']),
-  multipartEndpoints: new Set(['/v1/audio/transcriptions', '/v1/audio/translations', '/v1/images/edits']),
-  renderError: (kind, message) => ({
-    error: { message, type: ERROR[kind].type, param: null, code: ERROR[kind].code },
-  }),
+  family: 'openai',
+  endpoint: (method, path) => openaiEndpoints(method, path.key),
+  renderError: renderOpenaiError,
 }
+
+/** vLLM, Ollama, llama.cpp: the OpenAI wire format, and route targets for OpenAI upstreams. */
+export const openaiCompatible: Dialect = { ...openai, name: 'openai-compatible' }

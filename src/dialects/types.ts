@@ -2,19 +2,56 @@
 // provider shapes an error so that its official SDK raises its usual typed error.
 import type { ErrorKind } from '../errors.js'
 import type { DialectName } from '../config/schema.js'
+import type { UpstreamPath } from '../proxy/upstream-path.js'
+
+/** Where an endpoint names its model. */
+export type Endpoint =
+  /** The endpoint names no model (listings, files): policy.default, or the upstream's `endpoints` list. */
+  | { kind: 'none' }
+  /** A top-level member of the JSON body (`model`, or Bedrock's `modelId`). */
+  | { kind: 'json', field: string }
+  /** The one `model` field of a multipart/form-data body (OpenAI audio, image edits). */
+  | { kind: 'multipart' }
+  /** Every `requests[].params.model` of a batch (Anthropic message batches). */
+  | { kind: 'batch' }
+  /**
+   * A path segment: `segments[segment]` is `prefix + model + suffix` (Gemini's
+   * `gemini-2.5-pro:generateContent`). A JSON body may name a model too only if it agrees;
+   * with `items`, so must each `requests[].model` (Gemini batchEmbedContents).
+   */
+  | { kind: 'path', model: string, segment: number, prefix: string, suffix: string, items?: true }
+  /** The request carries a model the gateway cannot see (OpenAI batches): policy.unknown_model. */
+  | { kind: 'unknown', why: string }
+
+/** Dialects whose requests can be routed to each other's upstreams (same wire format). */
+export type RouteFamily = 'anthropic' | 'openai' | 'azure-openai' | 'gemini' | 'vertex' | 'bedrock'
 
 export interface Dialect {
   name: DialectName
-  /** POST endpoints (path below the upstream's mount, no query) whose JSON body names the model at top level. */
-  modelEndpoints: ReadonlySet<string>
-  /** POST endpoints whose multipart/form-data body names the model in a `model` field (OpenAI audio, image edits). */
-  multipartEndpoints?: ReadonlySet<string>
-  /** POST endpoints whose body is a batch of requests, each naming its model (Anthropic batches). */
-  batchEndpoints?: ReadonlySet<string>
-  /** The model a path names, with its position in the path (Gemini); undefined when it names none. */
-  pathModel?: (path: string) => { model: string, start: number, end: number } | undefined
-  /** The id the policy matches for a model as the API writes it (Gemini: "models/x" -> "x"). */
-  policyModel?: (model: string) => string
+  family: RouteFamily
+  /** Where a request (method, decoded path below the mount) names its model. */
+  endpoint: (method: string, path: UpstreamPath) => Endpoint
+  /**
+   * A model id that names no model by itself (an Azure deployment, a Bedrock application
+   * inference profile ARN): it must be mapped in the upstream's `model_aliases`, or it is
+   * decided by policy.unknown_model. Returns why, or null when the id says which model it is.
+   */
+  opaque?: (model: string) => string | null
+  /** Requests are signed over path and body (SigV4): a route, which rewrites them, is refused. */
+  signed?: true
   /** The response body for an error of this kind, in the provider's own shape. */
   renderError: (kind: ErrorKind, message: string, decisionId: string) => unknown
+  /** Headers that go with an error (Bedrock names the exception in x-amzn-ErrorType). */
+  errorHeaders?: (kind: ErrorKind) => Readonly<Record<string, string>>
 }
+
+const NONE: Endpoint = { kind: 'none' }
+const JSON_MODEL: Endpoint = { kind: 'json', field: 'model' }
+
+/** An endpoint table: `POST path` -> where the model is; everything else names none. */
+export function endpointTable (post: Readonly<Record<string, Endpoint | 'json'>>): (method: string, key: string) => Endpoint {
+  const table = new Map(Object.entries(post).map(([k, v]) => [k, v === 'json' ? JSON_MODEL : v]))
+  return (method, key) => (method === 'POST' ? table.get(key) ?? NONE : NONE)
+}
+
+export { NONE, JSON_MODEL }

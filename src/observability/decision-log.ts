@@ -3,6 +3,7 @@
 import type { ClientAddress } from '../geo/client-ip.js'
 import type { Location } from '../geo/locator.js'
 import type { Decision } from '../policy/evaluate.js'
+import type { Located } from '../proxy/read-request.js'
 import type { Runtime } from '../runtime.js'
 
 /** What the gateway learns about one request as it goes through the lifecycle. */
@@ -18,7 +19,11 @@ export interface RequestState {
   client: ClientAddress
   location: Location
   upstream: string | null
+  /** Where the request goes below its upstream and where it names its model; null before that is known. */
+  located: Located | null
+  /** The model as the request names it, and the canonical id the policy matched. */
   model: string | null
+  canonicalModel: string | null
   /** The distinct models of a batch (at most 20), when the request is one. */
   batchModels: readonly string[] | null
   decision: Decision | null
@@ -42,6 +47,7 @@ export interface DecisionRecord {
   method: string
   path: string
   model: string | null
+  canonical_model?: string
   batch_models?: readonly string[]
   rule: string | null
   action: Decision['action']
@@ -81,6 +87,7 @@ export function decisionRecord (st: RequestState, method: string, url: string, s
   const why = st.client.problem ?? st.location.reason
   if (why !== undefined) record.location_reason = why
   if (st.clientName !== null) record.client = st.clientName
+  if (st.canonicalModel !== null) record.canonical_model = st.canonicalModel
   if (st.batchModels !== null) record.batch_models = st.batchModels
   if (st.location.subdivisions.length > 0) record.subdivisions = st.location.subdivisions
   if (st.location.network !== undefined) record.network = st.location.network

@@ -20,6 +20,7 @@ export interface Policy {
   mode: Mode
   default: Verdict
   unknownLocation: Verdict
+  unknownModel: Verdict
   location: LocationBasis
   /** The rules that apply to each upstream, in file order. */
   rulesByUpstream: ReadonlyMap<string, readonly CompiledRule[]>
@@ -57,6 +58,7 @@ export function compilePolicy (config: Config): Policy {
     mode: config.policy.mode,
     default: config.policy.default,
     unknownLocation: config.policy.unknownLocation,
+    unknownModel: config.policy.unknownModel,
     location: config.policy.location,
     rulesByUpstream,
   }

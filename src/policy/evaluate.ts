@@ -12,8 +12,14 @@ export interface PolicyLocation {
 
 export interface PolicyInput {
   upstream: string
-  /** Null when the endpoint carries no model. */
+  /** The canonical model id (policy/model-id.ts); null when the endpoint carries none. */
   model: string | null
+  /** The model as the request wrote it (decoded): a glob that matches it matches too. */
+  rawModel?: string | undefined
+  /** The endpoint carries a model the gateway cannot see, and why: policy.unknown_model. */
+  unknownModel?: string | undefined
+  /** A model-less endpoint listed in the upstream's `endpoints` (that entry). */
+  listedEndpoint?: string | undefined
   location: PolicyLocation
   /** The authenticated client's name, or null without client authentication. */
   client?: string | null
@@ -34,10 +40,16 @@ export interface Decision {
 
 export function evaluate (policy: Policy, input: PolicyInput): Decision {
   const defaultEnforced = policy.mode === 'enforce'
+  if (input.unknownModel !== undefined) {
+    return { action: policy.unknownModel, enforced: defaultEnforced, rule: null, reason: `the model cannot be seen (${input.unknownModel}): policy.unknown_model is ${policy.unknownModel}` }
+  }
+  if (input.model === null && input.listedEndpoint !== undefined) {
+    return { action: 'allow', enforced: defaultEnforced, rule: null, reason: `the endpoint names no model and is listed in upstreams.${input.upstream}.endpoints (${input.listedEndpoint})` }
+  }
   if (input.model === null) {
     return { action: policy.default, enforced: defaultEnforced, rule: null, reason: `the endpoint names no model: policy.default is ${policy.default}` }
   }
-  const rule = firstMatch(policy.rulesByUpstream.get(input.upstream) ?? [], input.model, input.client ?? null)
+  const rule = firstMatch(policy.rulesByUpstream.get(input.upstream) ?? [], input.model, input.rawModel, input.client ?? null)
   if (rule === undefined) {
     return { action: policy.default, enforced: defaultEnforced, rule: null, reason: `no rule matches model "${input.model}": policy.default is ${policy.default}` }
   }
@@ -100,10 +112,11 @@ function fail (rule: CompiledRule, reason: string): Decision {
   return { action: 'block', enforced: rule.enforced, rule: rule.name, reason }
 }
 
-function firstMatch (rules: readonly CompiledRule[], model: string, client: string | null): CompiledRule | undefined {
+/** The first rule for this client whose globs match the canonical id or the id as written. */
+function firstMatch (rules: readonly CompiledRule[], model: string, raw: string | undefined, client: string | null): CompiledRule | undefined {
   for (const rule of rules) {
     if (rule.clients !== null && (client === null || !rule.clients.has(client))) continue
-    if (rule.model.test(model)) return rule
+    if (rule.model.test(model) || (raw !== undefined && raw !== model && rule.model.test(raw))) return rule
   }
   return undefined
 }

@@ -15,7 +15,7 @@ export interface BodyModel {
   member: Member
 }
 
-function parseObject (body: Buffer | undefined): Record<string, unknown> {
+export function parseObject (body: Buffer | undefined): Record<string, unknown> {
   if (body === undefined || body.length === 0) {
     throw new GatewayError('invalid_request', 'the request has no body; a JSON body with a "model" is required')
   }
@@ -31,9 +31,44 @@ function parseObject (body: Buffer | undefined): Record<string, unknown> {
   return parsed as Record<string, unknown>
 }
 
-export function modelFromJsonBody (body: Buffer | undefined): BodyModel {
+/** The model a JSON body names in its top-level `field` (`model`; Bedrock's StartAsyncInvoke: `modelId`). */
+export function modelFromJsonBody (body: Buffer | undefined, field = 'model'): BodyModel {
   const parsed = parseObject(body)
-  return modelOf(parsed, topLevelMembers(body ?? Buffer.alloc(0)), '')
+  return modelOf(parsed, topLevelMembers(body ?? Buffer.alloc(0)), '', field)
+}
+
+/**
+ * For an endpoint whose path names the model: every model its JSON body names as well (the
+ * top-level `model`, and with `items` each `requests[].model`), each read with the same care.
+ * An empty body names none; a body that is not a JSON object is refused.
+ */
+export function bodyModels (body: Buffer | undefined, items: boolean): string[] {
+  if (body === undefined || body.length === 0) return []
+  const parsed = parseObject(body)
+  const out: string[] = []
+  if ('model' in parsed) out.push(modelOf(parsed, topLevelMembers(body), '').model)
+  if (items && 'requests' in parsed) {
+    eachItem(body, parsed, (item, itemBuf, where) => {
+      if (item !== null && typeof item === 'object' && 'model' in item) out.push(modelOf(item as Record<string, unknown>, topLevelMembers(itemBuf), where).model)
+    })
+  }
+  return out
+}
+
+/** Calls `fn` with each element of the top-level `requests` list, parsed and as its bytes. */
+function eachItem (buf: Buffer, parsed: Record<string, unknown>, fn: (item: unknown, itemBuf: Buffer, where: string) => void): void {
+  const requests = parsed['requests']
+  const requestsMembers = topLevelMembers(buf).filter((m) => m.key === 'requests')
+  const member = requestsMembers[0]
+  if (!Array.isArray(requests) || requests.length === 0 || requestsMembers.length !== 1 || member === undefined) {
+    throw new GatewayError('invalid_request', 'a batch needs exactly one non-empty "requests" list')
+  }
+  const items = arrayElements(buf, member)
+  requests.forEach((item: unknown, i) => {
+    const span = items[i]
+    if (span === undefined) throw new GatewayError('invalid_request', `requests[${i}] cannot be read`)
+    fn(item, buf.subarray(span.start, span.end), `requests[${i}]: `)
+  })
 }
 
 /**
@@ -43,38 +78,31 @@ export function modelFromJsonBody (body: Buffer | undefined): BodyModel {
 export function batchModels (body: Buffer | undefined): string[] {
   const parsed = parseObject(body)
   const buf = body ?? Buffer.alloc(0)
-  const requests = parsed['requests']
-  const requestsMembers = topLevelMembers(buf).filter((m) => m.key === 'requests')
-  const member = requestsMembers[0]
-  if (!Array.isArray(requests) || requests.length === 0 || requestsMembers.length !== 1 || member === undefined) {
-    throw new GatewayError('invalid_request', 'a batch needs exactly one non-empty "requests" list')
-  }
-  const items = arrayElements(buf, member)
-  return requests.map((item: unknown, i) => {
-    const span = items[i]
+  const out: string[] = []
+  eachItem(buf, parsed, (item, itemBuf, where) => {
     const params = (item as { params?: unknown } | null)?.params
-    if (span === undefined || params === null || typeof params !== 'object' || Array.isArray(params)) {
-      throw new GatewayError('invalid_request', `requests[${i}] has no "params" object`)
+    const paramsMembers = topLevelMembers(itemBuf).filter((m) => m.key === 'params')
+    const span = paramsMembers[0]
+    if (params === null || typeof params !== 'object' || Array.isArray(params) || span === undefined) {
+      throw new GatewayError('invalid_request', `${where.slice(0, -2)} has no "params" object`)
     }
-    const itemMembers = topLevelMembers(buf.subarray(span.start, span.end)).filter((m) => m.key === 'params')
-    const paramsSpan = itemMembers[0]
-    if (itemMembers.length !== 1 || paramsSpan === undefined) throw new GatewayError('invalid_request', `requests[${i}] has more than one "params"`)
-    const paramsBuf = buf.subarray(span.start + paramsSpan.start, span.start + paramsSpan.end)
-    return modelOf(params as Record<string, unknown>, topLevelMembers(paramsBuf), `requests[${i}].params: `).model
+    if (paramsMembers.length !== 1) throw new GatewayError('invalid_request', `${where.slice(0, -2)} has more than one "params"`)
+    out.push(modelOf(params as Record<string, unknown>, topLevelMembers(itemBuf.subarray(span.start, span.end)), `${where.slice(0, -2)}.params: `).model)
   })
+  return out
 }
 
-function modelOf (parsed: Record<string, unknown>, allMembers: Member[], where: string): BodyModel {
-  const members = allMembers.filter((m) => m.key === 'model')
+function modelOf (parsed: Record<string, unknown>, allMembers: Member[], where: string, field = 'model'): BodyModel {
+  const members = allMembers.filter((m) => m.key === field)
   if (members.length > 1) {
-    throw new GatewayError('invalid_request', `${where}the request body has more than one "model" key; parsers disagree on which one counts`)
+    throw new GatewayError('invalid_request', `${where}the request body has more than one "${field}" key; parsers disagree on which one counts`)
   }
-  const model = parsed['model']
+  const model = parsed[field]
   const member = members[0]
   if (typeof model !== 'string' || model === '' || member === undefined) {
     throw new GatewayError('invalid_request', model === undefined
-      ? `${where}the request body has no "model"`
-      : `${where}"model" must be a non-empty string`)
+      ? `${where}the request body has no "${field}"`
+      : `${where}"${field}" must be a non-empty string`)
   }
   return { model: checkModelId(model, where), member }
 }

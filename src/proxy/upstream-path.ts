@@ -1,7 +1,11 @@
-// The path below an upstream's mount, checked so that what the policy sees is what the
-// upstream receives. Paths that servers disagree about are refused rather than normalised:
-// dot segments, empty segments, backslashes and percent-encoding (`%2F`, `%2e`, `%25`) can make
-// a proxy and its upstream read two different endpoints.
+// The path below an upstream's mount, decoded once, so that what the policy sees is what the
+// upstream reads. Each segment is percent-decoded exactly once (Bedrock model ids arrive as
+// `anthropic.claude-...-v1%3A0`, Vertex ones as `claude-sonnet-4%4020250514`); every form that
+// servers read differently is refused instead of normalised: empty segments (`//`), dot
+// segments (also `%2e`), backslashes (also `%5C`), a percent sign left after decoding (`%25`,
+// double encoding) and control characters. An encoded slash (`%2F`) is recorded: only a
+// dialect that reads that very segment as one model id (a Bedrock ARN) accepts it.
+// The path is forwarded exactly as the client sent it (a SigV4 signature covers it).
 import { GatewayError } from '../errors.js'
 
 export interface UpstreamPath {
@@ -9,9 +13,18 @@ export interface UpstreamPath {
   path: string
   /** "" or "?..." exactly as the client sent it. */
   query: string
-  /** The path as endpoints are matched: lower case, without a trailing slash. */
+  /** The raw segments after the leading "/" (a trailing slash dropped). */
+  raw: readonly string[]
+  /** The same segments, each percent-decoded once. */
+  segments: readonly string[]
+  /** The decoded path as endpoints are matched: "/" + segments, lower case. */
   key: string
+  /** Indexes of segments that held an encoded slash. */
+  encodedSlashes: readonly number[]
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/
 
 export function upstreamPath (rawUrl: string, mount: string): UpstreamPath {
   const q = rawUrl.indexOf('?')
@@ -21,18 +34,41 @@ export function upstreamPath (rawUrl: string, mount: string): UpstreamPath {
   if (!full.startsWith(mount) || (path !== '' && !path.startsWith('/'))) {
     throw new GatewayError('not_found', `no upstream is mounted at ${full}`)
   }
-  const problem = pathProblem(path)
-  if (problem !== null) throw new GatewayError('invalid_request', `the request path is refused: ${problem}`)
-  const key = path.length > 1 && path.endsWith('/') ? path.slice(0, -1).toLowerCase() : path.toLowerCase()
-  return { path: path === '' ? '/' : path, query, key }
+  const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(1, -1) : path.slice(1)
+  const raw = trimmed === '' ? [] : trimmed.split('/')
+  const segments: string[] = []
+  const encodedSlashes: number[] = []
+  for (const [i, segment] of raw.entries()) {
+    const decoded = decodeSegment(segment)
+    if (decoded.includes('/')) encodedSlashes.push(i)
+    segments.push(decoded)
+  }
+  return { path: path === '' ? '/' : path, query, raw, segments, key: `/${segments.join('/')}`.toLowerCase(), encodedSlashes }
 }
 
-function pathProblem (path: string): string | null {
-  if (path.includes('%')) return 'it contains percent-encoding'
-  if (path.includes('\\')) return 'it contains a backslash'
-  if (path.includes('//')) return 'it contains an empty segment (//)'
-  for (const segment of path.split('/')) {
-    if (segment === '.' || segment === '..') return 'it contains a dot segment (. or ..)'
+function refuse (problem: string): never {
+  throw new GatewayError('invalid_request', `the request path is refused: ${problem}`)
+}
+
+function decodeSegment (segment: string): string {
+  if (segment === '') refuse('it contains an empty segment (//)')
+  if (segment.includes('\\')) refuse('it contains a backslash')
+  let decoded = segment
+  if (segment.includes('%')) {
+    try {
+      decoded = decodeURIComponent(segment)
+    } catch {
+      refuse('it contains a percent sign that is not a valid escape')
+    }
+    if (decoded.includes('%')) refuse('it is percent-encoded twice (%25)')
+    if (decoded.includes('\\')) refuse('it contains an encoded backslash')
   }
-  return null
+  if (decoded === '.' || decoded === '..') refuse('it contains a dot segment (. or ..)')
+  if (CONTROL.test(decoded)) refuse('it contains control characters')
+  return decoded
+}
+
+/** A decoded segment written for a path: unreserved characters and ":" and "@" as they are. */
+export function encodeSegment (segment: string): string {
+  return encodeURIComponent(segment).replace(/%3A/gi, ':').replace(/%40/g, '@')
 }

@@ -1,0 +1,31 @@
+// Azure OpenAI (learn.microsoft.com/azure/ai-foundry/openai/reference). Two forms:
+//   /openai/deployments/{deployment}/chat/completions?api-version=... (and every other
+//   operation below a deployment): the deployment is a name the customer chose, and the body's
+//   `model` is ignored by Azure;
+//   /openai/v1/... (the v1 API): OpenAI's endpoints below /openai, the body `model` naming the
+//   deployment.
+// Either way the gateway sees a deployment name: it is mapped to the model it serves in the
+// upstream's model_aliases, and an unmapped one is decided by policy.unknown_model.
+// Errors are OpenAI's shape, which Azure uses and the openai SDK's AzureOpenAI client reads.
+import type { UpstreamPath } from '../proxy/upstream-path.js'
+import { openaiEndpoints, renderOpenaiError } from './openai.js'
+import { JSON_MODEL, NONE, type Dialect, type Endpoint } from './types.js'
+
+function endpoint (method: string, path: UpstreamPath): Endpoint {
+  if (!path.key.startsWith('/openai/')) return NONE
+  if (path.key.startsWith('/openai/deployments/') && path.segments.length >= 4) {
+    return { kind: 'path', model: path.segments[2] ?? '', segment: 2, prefix: '', suffix: '' }
+  }
+  if (path.key.startsWith('/openai/v1/')) return openaiEndpoints(method, path.key.slice('/openai'.length))
+  // The classic Responses API: /openai/responses?api-version=..., the deployment in the body.
+  if (method === 'POST' && path.key === '/openai/responses') return JSON_MODEL
+  return NONE
+}
+
+export const azureOpenai: Dialect = {
+  name: 'azure-openai',
+  family: 'azure-openai',
+  endpoint,
+  opaque: () => 'an Azure OpenAI deployment name does not say which model it serves',
+  renderError: renderOpenaiError,
+}

@@ -1,0 +1,49 @@
+// Amazon Bedrock runtime (docs.aws.amazon.com/bedrock/latest/APIReference). The model is in the
+// path: /model/{modelId}/invoke, /invoke-with-response-stream, /converse, /converse-stream,
+// /count-tokens; StartAsyncInvoke (POST /async-invoke) names it as the body's `modelId`.
+// A model id is a foundation model (`anthropic.claude-...-v1:0`), a cross-region inference
+// profile (`us.`, `eu.`, `apac.`, `global.` ...), or an ARN of either; the SDKs send its ":"
+// as %3A and an ARN's "/" as %2F. An application inference profile, provisioned model or
+// custom model ARN says nothing of the model behind it: it must be mapped in model_aliases.
+// Requests are SigV4-signed over path and body, so a request is never rewritten (no routes).
+// Errors: {"message":"..."} with the exception named in x-amzn-ErrorType, which the AWS SDK
+// turns into its typed exception (AccessDeniedException, ValidationException, ...).
+import type { ErrorKind } from '../errors.js'
+import { NONE, type Dialect, type Endpoint } from './types.js'
+
+const EXCEPTION: Readonly<Record<ErrorKind, string>> = {
+  blocked: 'AccessDeniedException',
+  invalid_request: 'ValidationException',
+  unauthorized: 'UnrecognizedClientException',
+  not_found: 'ResourceNotFoundException',
+  too_large: 'ValidationException',
+  unsupported_media: 'ValidationException',
+  bad_gateway: 'ServiceUnavailableException',
+  gateway_timeout: 'ServiceUnavailableException',
+  overloaded: 'ThrottlingException',
+  internal: 'InternalServerException',
+}
+
+const ACTIONS = new Set(['invoke', 'invoke-with-response-stream', 'converse', 'converse-stream', 'count-tokens'])
+const ASYNC_INVOKE: Endpoint = { kind: 'json', field: 'modelId' }
+/** ARN resource types that name a model by themselves. */
+const TRANSPARENT_ARN = /^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:(?:foundation-model|inference-profile)\//i
+
+export const bedrock: Dialect = {
+  name: 'bedrock',
+  family: 'bedrock',
+  endpoint: (method, path) => {
+    const [first, , action] = path.key.slice(1).split('/')
+    if (first === 'model' && path.segments.length === 3 && ACTIONS.has(action ?? '')) {
+      return { kind: 'path', model: path.segments[1] ?? '', segment: 1, prefix: '', suffix: '' }
+    }
+    if (method === 'POST' && path.key === '/async-invoke') return ASYNC_INVOKE
+    return NONE
+  },
+  opaque: (model) => (model.toLowerCase().startsWith('arn:') && !TRANSPARENT_ARN.test(model)
+    ? 'this Bedrock ARN (application inference profile, provisioned or custom model) does not say which model it serves'
+    : null),
+  signed: true,
+  renderError: (_kind, message) => ({ message }),
+  errorHeaders: (kind) => ({ 'x-amzn-errortype': EXCEPTION[kind] }),
+}
