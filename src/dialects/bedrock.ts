@@ -33,8 +33,9 @@ export const bedrock: Dialect = {
   name: 'bedrock',
   family: 'bedrock',
   endpoint: (method, path) => {
-    const [first, , action] = path.key.slice(1).split('/')
-    if (first === 'model' && path.segments.length === 3 && ACTIONS.has(action ?? '')) {
+    // By segment: an ARN model id holds a (decoded) slash.
+    const [first, , action] = path.segments
+    if (path.segments.length === 3 && first?.toLowerCase() === 'model' && ACTIONS.has(action?.toLowerCase() ?? '')) {
       return { kind: 'path', model: path.segments[1] ?? '', segment: 1, prefix: '', suffix: '' }
     }
     if (method === 'POST' && path.key === '/async-invoke') return ASYNC_INVOKE

@@ -1,8 +1,10 @@
-// A fake provider on loopback that speaks the Anthropic and OpenAI APIs as they answer:
-// JSON responses, and SSE streams in each provider's event format. It records every call.
+// A fake provider on loopback that speaks the provider APIs as they answer: Anthropic, OpenAI
+// (and Azure OpenAI's paths), Gemini, Vertex AI and Bedrock; JSON responses, SSE streams in
+// each provider's event format, and Bedrock's binary event stream. It records every call.
 import { once } from 'node:events'
 import http, { type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { EventStreamCodec } from '@smithy/eventstream-codec'
 
 export interface Call {
   method: string
@@ -57,6 +59,31 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         res.write('event: ping\ndata: {"type":"ping"}\n\n')
         return
       }
+      const bedrockCall = /^\/model\/([^/]+)\/([a-z-]+)$/.exec(path)
+      if (bedrockCall !== null) {
+        const [, encoded = '', action = ''] = bedrockCall
+        void bedrock(res, decodeURIComponent(encoded), action).then(() => { lastSent = Date.now() })
+        return
+      }
+      // Vertex AI: publishers/{anthropic|google}/models/{model}:{action}, under a project or not.
+      const vertexCall = /^\/v1(?:beta1)?\/(?:projects\/[^/]+\/locations\/[^/]+\/)?publishers\/(\w+)\/models\/([^/:]+):(\w+)$/.exec(path)
+      if (vertexCall !== null) {
+        const [, publisher, encoded = '', action] = vertexCall
+        const vertexModel = decodeURIComponent(encoded)
+        if (publisher === 'anthropic' && vertexModel === 'count-tokens') sendJson(res, 200, { input_tokens: 12 })
+        else if (action === 'streamRawPredict') void anthropicStream(res, vertexModel, waitGate).then(() => { lastSent = Date.now() })
+        else if (action === 'rawPredict') sendJson(res, 200, anthropicMessage(vertexModel))
+        else if (action === 'streamGenerateContent') void geminiStream(res, vertexModel).then(() => { lastSent = Date.now() })
+        else sendJson(res, 200, geminiResponse(vertexModel, 'Hello from the fake upstream'))
+        return
+      }
+      // Azure OpenAI: the deployment in the path (Azure answers with the model it serves).
+      const azureCall = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(path)
+      if (azureCall !== null) {
+        if (json.stream === true) void openaiStream(res, 'gpt-4o-2024-11-20', waitGate).then(() => { lastSent = Date.now() })
+        else sendJson(res, 200, openaiCompletion('gpt-4o-2024-11-20'))
+        return
+      }
       const geminiCall = /^\/v1(?:beta|alpha)?\/models\/([^/:]+):(\w+)$/.exec(path)
       if (geminiCall !== null) {
         const [, geminiModel = '', action] = geminiCall
@@ -70,9 +97,9 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         sendJson(res, 200, anthropicMessage(model))
       } else if (path === '/v1/messages/count_tokens') {
         sendJson(res, 200, { input_tokens: 12 })
-      } else if (path === '/v1/chat/completions' && json.stream === true) {
+      } else if (/\/(?:openapi|openai|v1)\/chat\/completions$/.test(path) && json.stream === true) {
         void openaiStream(res, model, waitGate).then(() => { lastSent = Date.now() })
-      } else if (path === '/v1/chat/completions') {
+      } else if (/\/(?:openapi|openai|v1)\/chat\/completions$/.test(path)) {
         sendJson(res, 200, openaiCompletion(model))
       } else if (path === '/v1/audio/transcriptions') {
         sendJson(res, 200, { text: 'hello from the fake upstream' })
@@ -100,6 +127,48 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
       server.close()
       await once(server, 'close')
     },
+  }
+}
+
+const codec = new EventStreamCodec((bytes) => Buffer.from(bytes).toString('utf8'), (text) => Buffer.from(text, 'utf8'))
+
+/** One Bedrock event-stream message: a binary frame with lengths, CRCs, headers and a JSON payload. */
+function eventFrame (eventType: string, payload: unknown): Uint8Array {
+  return codec.encode({
+    headers: {
+      ':event-type': { type: 'string', value: eventType },
+      ':content-type': { type: 'string', value: 'application/json' },
+      ':message-type': { type: 'string', value: 'event' },
+    },
+    body: Buffer.from(JSON.stringify(payload), 'utf8'),
+  })
+}
+
+/** Bedrock runtime: InvokeModel (the model's own JSON: Anthropic's here), Converse, and their streams. */
+async function bedrock (res: http.ServerResponse, model: string, action: string): Promise<void> {
+  const stream = { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': 'req-fake-1' }
+  if (action === 'invoke') {
+    sendJson(res, 200, anthropicMessage(model))
+  } else if (action === 'converse') {
+    sendJson(res, 200, { output: { message: { role: 'assistant', content: [{ text: 'Hello from the fake upstream' }] } }, stopReason: 'end_turn', usage: { inputTokens: 10, outputTokens: 6, totalTokens: 16 }, metrics: { latencyMs: 12 } })
+  } else if (action === 'converse-stream') {
+    res.writeHead(200, stream)
+    res.write(eventFrame('messageStart', { role: 'assistant' }))
+    for (const w of words) res.write(eventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: w } }))
+    res.write(eventFrame('contentBlockStop', { contentBlockIndex: 0 }))
+    res.write(eventFrame('messageStop', { stopReason: 'end_turn' }))
+    res.write(eventFrame('metadata', { usage: { inputTokens: 10, outputTokens: 6, totalTokens: 16 }, metrics: { latencyMs: 12 } }))
+    res.end()
+  } else if (action === 'invoke-with-response-stream') {
+    // Each chunk carries one of the model's own stream events, base64-encoded.
+    res.writeHead(200, stream)
+    const chunk = (event: unknown): void => { res.write(eventFrame('chunk', { bytes: Buffer.from(JSON.stringify(event)).toString('base64') })) }
+    chunk({ type: 'message_start', message: { id: 'msg_fake_3', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } })
+    for (const w of words) chunk({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: w } })
+    chunk({ type: 'message_stop' })
+    res.end()
+  } else {
+    sendJson(res, 200, { inputTokens: 12 })
   }
 }
 

@@ -1,0 +1,144 @@
+// The official AWS SDK (BedrockRuntimeClient) as the client, a fake Bedrock runtime as the
+// upstream: the model is read from the path (/model/{modelId}/...), percent-encoded as the SDK
+// sends it, and matched by its canonical id; streams are Bedrock's binary event stream.
+import t from 'tap'
+import {
+  AccessDeniedException,
+  BedrockRuntimeClient,
+  ConverseCommand,
+  ConverseStreamCommand,
+  InvokeModelCommand,
+  InvokeModelWithResponseStreamCommand,
+} from '@aws-sdk/client-bedrock-runtime'
+import { NodeHttpHandler } from '@smithy/node-http-handler'
+import { startFakeUpstream } from '../support/fake-upstream.js'
+import { startTestGateway } from '../support/gateway.js'
+import { send } from '../support/http.js'
+
+const HONG_KONG = '203.198.0.1'
+const UNITED_STATES = '8.8.8.8'
+const SONNET = 'anthropic.claude-sonnet-4-20250514-v1:0'
+const PROFILE = 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123'
+
+t.test('bedrock dialect', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const gw = await startTestGateway(`
+server: { host: 127.0.0.1, port: 0 }
+client_ip: { trusted_proxies: [127.0.0.1/32] }
+upstreams:
+  bedrock:
+    url: "${upstream.url}"
+    dialect: bedrock
+    model_aliases: { "${PROFILE}": ${SONNET} }
+policy:
+  default: block
+  rules:
+    - { name: claude-frontier, models: ["claude-*"], deny: [HK, CN, MO], action: block }
+    - { name: others, models: ["*"], deny: [], action: block }
+`)
+  t.teardown(gw.close)
+
+  // The caller's address is added after signing, as the bank's proxy would add it.
+  const client = (ip: string): BedrockRuntimeClient => {
+    const c = new BedrockRuntimeClient({
+      region: 'us-east-1',
+      endpoint: `${gw.url}/bedrock`,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-never-logged' },
+      maxAttempts: 1,
+      // The client defaults to HTTP/2; the gateway speaks HTTP/1.1 (README: Bedrock).
+      requestHandler: new NodeHttpHandler(),
+    })
+    c.middlewareStack.add((next) => async (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-forwarded-for'] = ip
+      return next(args)
+    }, { step: 'deserialize' })
+    return c
+  }
+  const messages = [{ role: 'user' as const, content: [{ text: 'hi' }] }]
+
+  t.test('InvokeModel: the SDK percent-encodes the id; the decision reads it decoded and canonical', async (t) => {
+    const body = JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] })
+    const res = await client(UNITED_STATES).send(new InvokeModelCommand({ modelId: SONNET, body, contentType: 'application/json' }))
+    t.match(JSON.parse(Buffer.from(res.body).toString()), { type: 'message', content: [{ text: 'Hello from the fake upstream' }] })
+    const call = upstream.calls.at(-1)
+    t.equal(call?.url, '/model/anthropic.claude-sonnet-4-20250514-v1%3A0/invoke', 'forwarded exactly as the SDK sent it')
+    t.equal(call?.body.toString(), body)
+    t.match(call?.headers.authorization, /^AWS4-HMAC-SHA256 /, 'the signature goes on untouched')
+    t.match(gw.decisions().at(-1), { action: 'allow', model: SONNET, canonical_model: 'claude-sonnet-4-20250514', rule: 'claude-frontier', country: 'US' })
+    t.notMatch(gw.rawLogs(), /secret-never-logged|AWS4-HMAC/)
+  })
+
+  t.test('Converse and ConverseStream: the binary event stream arrives event by event', async (t) => {
+    const res = await client(UNITED_STATES).send(new ConverseCommand({ modelId: `us.${SONNET}`, messages }))
+    t.equal(res.output?.message?.content?.[0]?.text, 'Hello from the fake upstream')
+    t.match(gw.decisions().at(-1), { action: 'allow', model: `us.${SONNET}`, canonical_model: 'claude-sonnet-4-20250514' })
+
+    const stream = await client(UNITED_STATES).send(new ConverseStreamCommand({ modelId: SONNET, messages }))
+    let text = ''
+    let stop: string | undefined
+    for await (const event of stream.stream ?? []) {
+      text += event.contentBlockDelta?.delta?.text ?? ''
+      stop = event.messageStop?.stopReason ?? stop
+    }
+    t.equal(text, 'Hello from the fake upstream')
+    t.equal(stop, 'end_turn')
+  })
+
+  t.test('InvokeModelWithResponseStream: chunks carry the model\'s own events', async (t) => {
+    const body = JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] })
+    const res = await client(UNITED_STATES).send(new InvokeModelWithResponseStreamCommand({ modelId: SONNET, body, contentType: 'application/json' }))
+    let text = ''
+    for await (const event of res.body ?? []) {
+      const inner = JSON.parse(Buffer.from(event.chunk?.bytes ?? new Uint8Array()).toString()) as { delta?: { text?: string } }
+      text += inner.delta?.text ?? ''
+    }
+    t.equal(text, 'Hello from the fake upstream')
+  })
+
+  t.test('a blocked call is the SDK\'s AccessDeniedException with status 451 and the message', async (t) => {
+    for (const modelId of [SONNET, `apac.${SONNET}`, `global.${SONNET}`, `arn:aws:bedrock:ap-east-1::foundation-model/${SONNET}`,
+      `arn:aws:bedrock:ap-east-1:123456789012:inference-profile/apac.${SONNET}`, 'anthropic.claude-3-5-sonnet-20240620-v1:0', PROFILE]) {
+      const before = upstream.calls.length
+      const err = await client(HONG_KONG).send(new ConverseCommand({ modelId, messages })).then(() => null, (e: unknown) => e)
+      t.ok(err instanceof AccessDeniedException, modelId)
+      t.equal((err as AccessDeniedException).$metadata.httpStatusCode, 451, modelId)
+      t.match((err as Error).message, /is not available from HK: blocked by rule "claude-frontier"/, modelId)
+      t.equal(upstream.calls.length, before, `${modelId} never reaches the upstream`)
+    }
+    t.match(gw.decisions().at(-1), { action: 'block', model: PROFILE, canonical_model: 'claude-sonnet-4-20250514' })
+  })
+
+  t.test('an application inference profile that is not mapped is policy.unknown_model', async (t) => {
+    const err = await client(UNITED_STATES).send(new ConverseCommand({ modelId: 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/zzz999', messages })).then(() => null, (e: unknown) => e)
+    t.equal((err as AccessDeniedException).$metadata.httpStatusCode, 451)
+    t.match(gw.decisions().at(-1), { action: 'block', rule: null, reason: /the model cannot be seen \(this Bedrock ARN .* map it in upstreams\.bedrock\.model_aliases\): policy\.unknown_model is block/ })
+  })
+
+  t.test('errors carry x-amzn-ErrorType; a body that names another model is refused', async (t) => {
+    const res = await send(`${gw.url}/bedrock/model/${encodeURIComponent(SONNET)}/invoke`, { body: '{"model":"gpt-4o"}', headers: { 'x-forwarded-for': UNITED_STATES } })
+    t.equal(res.status, 400)
+    t.equal(res.headers['x-amzn-errortype'], 'ValidationException')
+    t.same(res.json(), { message: `the path names model "${SONNET}" and the body names "gpt-4o"; a request names one model` })
+  })
+
+  t.test('StartAsyncInvoke names the model as the body\'s modelId', async (t) => {
+    const res = await send(`${gw.url}/bedrock/async-invoke`, { body: JSON.stringify({ modelId: SONNET, modelInput: {}, outputDataConfig: {} }), headers: { 'content-type': 'application/json', 'x-forwarded-for': HONG_KONG } })
+    t.equal(res.status, 451)
+    t.match(gw.decisions().at(-1), { model: SONNET, rule: 'claude-frontier' })
+  })
+})
+
+t.test('a route on a Bedrock upstream is refused at load: its requests are signed', async (t) => {
+  const { loadConfig } = await import('../../src/config/load.js')
+  const { writeConfig } = await import('../support/gateway.js')
+  const file = writeConfig(`
+upstreams:
+  bedrock: { url: "http://127.0.0.1:1", dialect: bedrock }
+  other: { url: "http://127.0.0.1:2", dialect: bedrock }
+policy:
+  rules:
+    - { name: r, upstreams: [bedrock], deny: [HK], action: { route: { upstream: other, model: x } } }
+`)
+  await t.rejects(loadConfig(file), /policy\.rules\[0\]\.action\.route: this rule applies to "bedrock", which speaks bedrock: its requests are signed/)
+})
