@@ -14,7 +14,7 @@ import { JSON_MODEL, NONE, type Dialect, type Endpoint } from './types.js'
 function endpoint (method: string, path: UpstreamPath): Endpoint {
   if (!path.key.startsWith('/openai/')) return NONE
   if (path.key.startsWith('/openai/deployments/') && path.segments.length >= 4) {
-    return { kind: 'path', model: path.segments[2] ?? '', segment: 2, prefix: '', suffix: '' }
+    return { kind: 'path', model: path.segments[2] ?? '', segment: 2, prefix: '', suffix: '', bodyIgnored: true }
   }
   if (path.key.startsWith('/openai/v1/')) return openaiEndpoints(method, path.key.slice('/openai'.length))
   // The classic Responses API: /openai/responses?api-version=..., the deployment in the body.

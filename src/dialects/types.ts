@@ -17,9 +17,10 @@ export type Endpoint =
   /**
    * A path segment: `segments[segment]` is `prefix + model + suffix` (Gemini's
    * `gemini-2.5-pro:generateContent`). A JSON body may name a model too only if it agrees;
-   * with `items`, so must each `requests[].model` (Gemini batchEmbedContents).
+   * with `items`, so must each `requests[].model` (Gemini batchEmbedContents). With
+   * `bodyIgnored`, the server reads the path alone (Azure deployments) and the body is not read.
    */
-  | { kind: 'path', model: string, segment: number, prefix: string, suffix: string, items?: true }
+  | { kind: 'path', model: string, segment: number, prefix: string, suffix: string, items?: true, bodyIgnored?: true }
   /** The request carries a model the gateway cannot see (OpenAI batches): policy.unknown_model. */
   | { kind: 'unknown', why: string }
 

@@ -75,7 +75,7 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
   }
   // A signed request (SigV4 covers path and body) cannot be rewritten for a route.
   const signed = dialect.signed === true ? 'a signed request (SigV4)' : null
-  const readsBody = endpoint.kind !== 'none' && endpoint.kind !== 'unknown'
+  const readsBody = endpoint.kind !== 'none' && endpoint.kind !== 'unknown' && !(endpoint.kind === 'path' && endpoint.bodyIgnored === true)
   const decoded = !readsBody || applied === null || body === undefined || body.length === 0
     ? body
     : await decodeBody(body, applied, located.bodyLimit)
@@ -115,7 +115,7 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
       const d = decide(model)
       // The body may name the model again only to agree with the path; parsers and servers
       // would otherwise disagree on which one counts.
-      const again = bodyModels(decoded, endpoint.items === true)
+      const again = endpoint.bodyIgnored === true ? [] : bodyModels(decoded, endpoint.items === true)
       for (const other of again) {
         const same = other.toLowerCase() === model.toLowerCase() || canonicalModelId(other) === d.canonical
         if (!same) throw new GatewayError('invalid_request', `the path names model "${model}" and the body names "${other}"; a request names one model`)
