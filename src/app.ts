@@ -300,7 +300,8 @@ function withoutKeyParam (query: string): string {
 function blockMessage (model: string | null, country: string | null, rule: string | null, reason: string, id: string): string {
   const what = model === null ? 'This request' : `Model "${model}"`
   const where = country === null ? 'from an unknown location' : `from ${country}`
-  const by = rule === null ? 'policy.default' : `rule "${rule}"`
+  // Without a rule, the reason names the setting that decided (policy.default, policy.unknown_model).
+  const by = rule === null ? 'the policy' : `rule "${rule}"`
   return `${what} is not available ${where}: blocked by ${by} (${reason}). Decision id ${id}.`
 }
 

@@ -6,7 +6,7 @@ import { canonicalAddress } from './geo/address.js'
 import { GatewayError } from './errors.js'
 import { globToRegExp } from './policy/compile.js'
 import type { Decision } from './policy/evaluate.js'
-import { decideModel, locate, readRequest, type Caller } from './proxy/read-request.js'
+import { decideModel, locate, readRequest, type Caller, type Located } from './proxy/read-request.js'
 import { loadRuntime, type Runtime } from './runtime.js'
 import type { Location } from './geo/locator.js'
 
@@ -63,8 +63,9 @@ export async function explainRequest (runtime: Runtime, ip: string, req: Explain
   const mount = /^\/([^/?]*)/.exec(req.url)?.[1] ?? ''
   const caller = callerAt(runtime, ip, mount, client)
   if ('problem' in caller) return caller
+  let located: Located | undefined
   try {
-    const located = locate(runtime.config, caller.upstream, req.method, req.url)
+    located = locate(runtime.config, caller.upstream, req.method, req.url)
     const read = await readRequest({ ...caller, located, method: req.method, headers: req.headers, body: req.body })
     return {
       ...explanation(caller, read.decision, read.model, read.canonical),
@@ -73,7 +74,9 @@ export async function explainRequest (runtime: Runtime, ip: string, req: Explain
   } catch (err) {
     if (!(err instanceof GatewayError)) throw err
     // A request the gateway cannot read is refused before any decision: that is the answer.
-    return { ...explanation(caller, { action: 'block', enforced: true, rule: null, reason: `refused with ${err.status}: ${err.message}` }, null, null), request: { method: req.method, path: req.url.split('?')[0] ?? '', endpoint: 'unreadable' } }
+    const refused: Decision = { action: 'block', enforced: true, rule: null, reason: `refused with ${err.status}: ${err.message}` }
+    const path = located?.path.path ?? req.url.slice(mount.length + 1).split('?')[0] ?? ''
+    return { ...explanation(caller, refused, null, null), request: { method: req.method, path, endpoint: located?.endpoint.kind ?? 'unreadable path' } }
   }
 }
 

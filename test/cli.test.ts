@@ -1,10 +1,13 @@
 // The geofence command as a user runs it: exit statuses, output, and `explain` agreeing with a
 // live `serve` for the same caller and model.
 import { spawn, spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { createInterface } from 'node:readline'
 import t from 'tap'
 import { startFakeUpstream } from './support/fake-upstream.js'
-import { baseConfig, writeConfig } from './support/gateway.js'
+import { baseConfig, startTestGateway, writeConfig } from './support/gateway.js'
 import { send } from './support/http.js'
 
 const CLI = ['--import', 'tsx', 'src/cli.ts']
@@ -103,4 +106,49 @@ t.test('explain and a live serve give the same decision for the same IP and mode
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'SIGTERM stops the gateway with exit status 0')
+})
+
+t.test('explain --request reads a whole request as serve does: path, encoding, body, canonical id', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const file = writeConfig(`${baseConfig(upstream.url).replace('upstreams:\n', `upstreams:\n  bedrock: { url: "${upstream.url}", dialect: bedrock }\n`)}`)
+  const gw = await startTestGateway('', { file })
+  t.teardown(gw.close)
+  const dir = dirname(file)
+  const HK = '203.198.0.1'
+  const cases: Array<{ method: string, path: string, headers: Record<string, string>, body?: Buffer }> = [
+    { method: 'POST', path: '/anthropic/v1/messages?beta=true', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync('{"model":"claude-sonnet-4-5","messages":[]}') },
+    { method: 'POST', path: '/bedrock/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"messages":[]}') },
+    { method: 'POST', path: '/anthropic/v1/messages/batches', headers: {}, body: Buffer.from('{"requests":[{"custom_id":"a","params":{"model":"claude-haiku-4-5"}}]}') },
+    { method: 'POST', path: '/anthropic/v1/%2e%2e/messages', headers: {}, body: Buffer.from('{}') },
+    { method: 'GET', path: '/openai/v1/models', headers: {} },
+  ]
+  for (const [i, c] of cases.entries()) {
+    const args = ['explain', '--config', file, '--ip', HK, '--request', `${c.method} ${c.path}`, '--json']
+    for (const [k, v] of Object.entries(c.headers)) args.push('--header', `${k}: ${v}`)
+    if (c.body !== undefined) {
+      const bodyFile = join(dir, `body-${i}`)
+      writeFileSync(bodyFile, c.body)
+      args.push('--body', bodyFile)
+    }
+    const r = run(...args)
+    t.equal(r.status, 0, r.stderr)
+    const explained = JSON.parse(r.stdout) as Record<string, unknown>
+    const res = await send(`${gw.url}${c.path}`, { method: c.method, ...(c.body === undefined ? {} : { body: c.body }), headers: { ...c.headers, 'x-forwarded-for': HK } })
+    const live = gw.decisions().find((l) => l['decision_id'] === res.headers['x-geofence-decision-id'])
+    t.same(
+      { action: explained['action'], rule: explained['rule'], reason: (explained['reason'] as string).replace(/^refused with \d+: /, ''), model: explained['model'] },
+      { action: live?.['action'], rule: live?.['rule'], reason: live?.['reason'], model: live?.['model'] },
+      `${c.method} ${c.path}: the same reading and decision`,
+    )
+  }
+  const bedrock = JSON.parse(run('explain', '--config', file, '--ip', HK, '--request', `POST ${cases[1]?.path ?? ''}`, '--json').stdout) as Record<string, unknown>
+  t.match(bedrock, { upstream: 'bedrock', model: 'us.anthropic.claude-sonnet-4-20250514-v1:0', canonical_model: 'claude-sonnet-4-20250514', request: { endpoint: 'path' } })
+  writeFileSync(join(dir, 'message.json'), '{"model":"Claude-Haiku-4-5","messages":[]}')
+  const text = run('explain', '--config', file, '--ip', HK, '--request', 'POST /anthropic/v1/messages', '--header', 'content-type: application/json', '--body', join(dir, 'message.json'))
+  t.match(text.stdout, /request: +POST \/v1\/messages \(model read from: json\)/)
+  t.match(text.stdout, /model: +Claude-Haiku-4-5 \(canonical: claude-haiku-4-5\)/)
+  const unreadable = run('explain', '--config', file, '--ip', HK, '--request', 'POST /anthropic/v1/messages', '--body', join(dir, 'body-2'))
+  t.match(unreadable.stdout, /reason: +refused with 400: the request body has no "model"\n[^]*request: +POST \/v1\/messages \(model read from: json\)/)
+  t.equal(run('explain', '--config', file, '--ip', HK, '--request', 'POST /nowhere/v1/messages').status, 2)
 })
