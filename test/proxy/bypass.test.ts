@@ -9,6 +9,7 @@ import { startFakeUpstream } from '../support/fake-upstream.js'
 import { baseConfig, startTestGateway } from '../support/gateway.js'
 
 const HK = '203.198.0.1'
+const BEDROCK_SONNET = 'anthropic.claude-sonnet-4-20250514-v1:0'
 const US = '8.8.8.8'
 const claude = (extra = ''): string => `{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]${extra}}`
 
@@ -80,6 +81,26 @@ const ATTEMPTS: Attempt[] = [
   { name: 'a WebSocket upgrade', headers: { ...fromHK, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } },
   { name: 'an h2c upgrade', headers: { ...fromHK, connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' }, body: claude() },
   { name: 'a request smuggled behind Transfer-Encoding and Content-Length', raw: `POST /anthropic/v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-forwarded-for: ${HK}\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n` },
+  // Other dialects: the same Claude by its Bedrock, Vertex and Azure names.
+  { name: 'Bedrock, the id percent-encoded as the SDK sends it', path: `/bedrock/model/${encodeURIComponent(BEDROCK_SONNET)}/converse`, headers: fromHK, body: '{"messages":[]}' },
+  { name: 'Bedrock, the id double-encoded (%253A)', path: `/bedrock/model/${encodeURIComponent(encodeURIComponent(BEDROCK_SONNET))}/converse`, headers: fromHK, body: '{"messages":[]}' },
+  { name: 'Bedrock, the id in upper case', path: `/bedrock/model/${BEDROCK_SONNET.toUpperCase()}/invoke`, headers: fromHK, body: '{}' },
+  { name: 'Bedrock, letters of the id percent-encoded', path: '/bedrock/model/%61nthropic.%63laude-sonnet-4-20250514-v1:0/invoke', headers: fromHK, body: '{}' },
+  { name: 'Bedrock, a geographic inference profile', path: `/bedrock/model/apac.${BEDROCK_SONNET}/converse-stream`, headers: fromHK, body: '{"messages":[]}' },
+  { name: 'Bedrock, a foundation-model ARN', path: `/bedrock/model/${encodeURIComponent(`arn:aws:bedrock:ap-east-1::foundation-model/${BEDROCK_SONNET}`)}/invoke`, headers: fromHK, body: '{}' },
+  { name: 'Bedrock, an unmapped application inference profile', path: `/bedrock/model/${encodeURIComponent('arn:aws:bedrock:ap-east-1:1:application-inference-profile/x1')}/invoke`, headers: fromHK, body: '{}' },
+  { name: 'Bedrock, an allowed id in the path and Claude in the body', path: '/bedrock/model/amazon.nova-pro-v1:0/invoke', headers: fromHK, body: claude() },
+  { name: 'Bedrock, an encoded slash outside the model id', path: `/bedrock/model/${BEDROCK_SONNET}%2Fconverse`, headers: fromHK, body: '{}' },
+  { name: 'Bedrock, StartAsyncInvoke', path: '/bedrock/async-invoke', headers: fromHK, body: JSON.stringify({ modelId: BEDROCK_SONNET, modelInput: {} }) },
+  { name: 'Vertex, Claude by its @date id, percent-encoded', path: '/vertex/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-sonnet-4%4020250514:rawPredict', headers: fromHK, body: '{"anthropic_version":"vertex-2023-10-16","messages":[]}' },
+  { name: 'Vertex, count-tokens with Claude in the body', path: '/vertex/v1/projects/p/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict', headers: fromHK, body: claude() },
+  { name: 'Vertex, the OpenAI-compatible endpoint', path: '/vertex/v1/projects/p/locations/global/endpoints/openapi/chat/completions', headers: fromHK, body: '{"model":"anthropic/claude-sonnet-4-5","messages":[]}' },
+  { name: 'Vertex, a deployed endpoint that hides its model', path: '/vertex/v1/projects/p/locations/us-east5/endpoints/42:rawPredict', headers: fromHK, body: '{}' },
+  { name: 'Azure, an unmapped deployment', path: '/azure/openai/deployments/claude-in-disguise/chat/completions?api-version=2024-10-21', headers: fromHK, body: '{"messages":[]}' },
+  { name: 'Azure, a mapped deployment in another case', path: '/azure/openai/deployments/PROD-CLAUDE/chat/completions?api-version=2024-10-21', headers: fromHK, body: '{"messages":[]}' },
+  { name: 'Gemini, a batch embedding naming Claude in an item', path: '/gemini/v1beta/models/text-embedding-004:batchEmbedContents', headers: fromHK, body: '{"requests":[{"model":"models/claude-sonnet-4-5","content":{}}]}' },
+  { name: 'Gemini, Claude in the body of an allowed path', path: '/gemini/v1beta/models/gemma-3-27b:generateContent', headers: fromHK, body: claude() },
+  { name: 'OpenAI batches (models in an uploaded file)', path: '/openai/v1/batches', headers: fromHK, body: '{"input_file_id":"file-1","endpoint":"/v1/chat/completions","completion_window":"24h"}' },
   { name: 'an absolute-form request target', raw: `POST http://evil.example/anthropic/v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-forwarded-for: ${HK}\r\ncontent-length: ${claude().length}\r\n\r\n${claude()}` },
 ]
 
@@ -113,12 +134,21 @@ async function attempt (base: string, a: Attempt): Promise<{ status: number, id:
 async function run (t: Test, policyDefault: 'block' | 'allow', attempts: readonly Attempt[]): Promise<void> {
   const upstream = await startFakeUpstream()
   t.teardown(upstream.close)
-  const gw = await startTestGateway(baseConfig(upstream.url).replace('default: block', `default: ${policyDefault}`))
+  // Every dialect in front of the same fake; Claude is denied on every upstream.
+  const gw = await startTestGateway(baseConfig(upstream.url)
+    .replace('default: block', `default: ${policyDefault}`)
+    .replace('upstreams:\n', `upstreams:
+  bedrock: { url: "${upstream.url}", dialect: bedrock }
+  vertex: { url: "${upstream.url}", dialect: vertex }
+  gemini: { url: "${upstream.url}", dialect: gemini }
+  azure: { url: "${upstream.url}", dialect: azure-openai, model_aliases: { prod-claude: claude-sonnet-4-5 } }
+`)
+    .replace('      upstreams: [anthropic]\n      models: ["claude-*"]', '      models: ["claude-*"]'))
   t.teardown(gw.close)
   for (const a of attempts) {
     const before = upstream.calls.length
     const { status, id } = await attempt(gw.url, a)
-    const reached = upstream.calls.slice(before).some((c) => c.body.toString().includes('claude') || c.url.includes('messages'))
+    const reached = upstream.calls.slice(before).some((c) => /claude|messages|batches/i.test(c.body.toString()) || /claude|messages|batches|%2F/i.test(c.url))
     t.notOk(reached, `${a.name}: never reaches the upstream`)
     t.ok(status === 0 || (status >= 400 && status < 500), `${a.name}: refused (${status === 0 ? 'connection closed' : status})`)
     if (id !== undefined) {
