@@ -274,12 +274,15 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     reply.header(ROUTED_MODEL_HEADER, decision.route.model)
   }
   const stripCredentials = target.stripClientCredentials || runtime.config.clients.size > 0
+  const pathAndQuery = `${forwardPath}${stripCredentials ? withoutKeyParam(path.query) : path.query}`
+  const signature = target.sign === null ? undefined : await target.sign(`${target.url}${pathAndQuery}`, request.method, request.headers, body)
   // Only a forwarded response can be cut from the upstream side (an idle stream, a reset).
   reply.raw.once('close', () => { if (!reply.raw.writableFinished) onCut(request, reply) })
   forward(reply, {
     upstream: target,
     // Gemini clients may send their key as ?key=: a held credential replaces it too.
-    pathAndQuery: `${forwardPath}${stripCredentials ? withoutKeyParam(path.query) : path.query}`,
+    pathAndQuery,
+    signature,
     body,
     contentType: request.headers['content-type'],
     stripCredentials,

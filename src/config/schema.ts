@@ -129,6 +129,18 @@ export const CONFIG_SCHEMA = {
           headers: { type: 'object', additionalProperties: { type: 'string' } },
           strip_client_credentials: { type: 'boolean' },
           model_aliases: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+          aws_sigv4: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['region', 'access_key_id', 'secret_access_key'],
+            properties: {
+              region: { type: 'string', minLength: 1 },
+              service: { type: 'string', minLength: 1 },
+              access_key_id: { type: 'string' },
+              secret_access_key: { type: 'string' },
+              session_token: { type: 'string' },
+            },
+          },
           endpoints: stringList,
           timeouts: {
             type: 'object',
@@ -201,6 +213,7 @@ export interface RawConfig {
     headers?: Record<string, string>
     strip_client_credentials?: boolean
     model_aliases?: Record<string, string>
+    aws_sigv4?: { region: string, service?: string, access_key_id: string, secret_access_key: string, session_token?: string }
     endpoints?: string[]
     timeouts?: { connect?: string | number, first_byte?: string | number, idle?: string | number }
   }>

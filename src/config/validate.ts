@@ -198,8 +198,8 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         for (const from of rule.upstreams ?? Object.keys(raw.upstreams)) {
           const dialect = raw.upstreams[from]?.dialect
           if (dialect === undefined) continue
-          if (DIALECTS[dialect].signed === true) {
-            problem(at('action', 'route'), `this rule applies to "${from}", which speaks ${dialect}: its requests are signed over path and body, so they cannot be routed (write action: block)`)
+          if (DIALECTS[dialect].signed === true && target.aws_sigv4 === undefined) {
+            problem(at('action', 'route'), `this rule applies to "${from}", which speaks ${dialect}: its requests are signed over path and body, so they can be routed only to an upstream the gateway signs for (give "${upstream}" aws_sigv4), else write action: block`)
           } else if (DIALECTS[dialect].family !== DIALECTS[target.dialect].family) {
             problem(at('action', 'route', 'upstream'), `upstream "${upstream}" speaks ${target.dialect}, but this rule applies to "${from}", which speaks ${dialect}: a request can only be routed to an upstream of the same wire format`)
           }

@@ -7,6 +7,7 @@ import type { FastifyReplyFromOptions } from '@fastify/reply-from'
 import { CREDENTIAL_HEADERS, type UpstreamConfig } from '../config/validate.js'
 import { GatewayError } from '../errors.js'
 import type { UpstreamDispatcher } from './dispatcher.js'
+import { CLIENT_SIGNATURE_HEADERS } from './sigv4.js'
 
 export function replyFromOptions (dispatcher: UpstreamDispatcher): FastifyReplyFromOptions {
   return {
@@ -35,6 +36,8 @@ export interface ForwardOptions {
   stripCredentials: boolean
   /** The body is sent decoded (a routed, rewritten body): drop Content-Encoding. */
   dropContentEncoding?: boolean
+  /** The gateway's own SigV4 signature (aws_sigv4): it replaces the client's. */
+  signature?: Readonly<Record<string, string>> | undefined
   /** Called with the time to the upstream's response headers, in seconds. */
   onFirstByte: (seconds: number) => void
   /** Called when the upstream's response body fails mid-way (idle timeout, reset). */
@@ -51,6 +54,10 @@ export function forward (reply: FastifyReply, opts: ForwardOptions): void {
       for (const name of DROPPED_REQUEST_HEADERS) delete headers[name]
       if (opts.stripCredentials) for (const name of CLIENT_CREDENTIALS) delete headers[name]
       for (const [name, value] of upstream.headers) headers[name] = value
+      if (opts.signature !== undefined) {
+        for (const name of CLIENT_SIGNATURE_HEADERS) delete headers[name]
+        Object.assign(headers, opts.signature)
+      }
       if (opts.dropContentEncoding === true) delete headers['content-encoding']
       // reply-from names a type for a body it sends; a client that sent none gets none added.
       if (hasBody && contentType === undefined) delete headers['content-type']

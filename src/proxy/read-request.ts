@@ -73,8 +73,9 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
   if (unknown !== undefined) {
     throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
   }
-  // A signed request (SigV4 covers path and body) cannot be rewritten for a route.
-  const signed = dialect.signed === true ? 'a signed request (SigV4)' : null
+  // A signed request (SigV4 covers path and body) can be rewritten for a route only where the
+  // gateway signs for the target itself.
+  const signed = dialect.signed === true ? 'a request signed by the client (SigV4)' : null
   const readsBody = endpoint.kind !== 'none' && endpoint.kind !== 'unknown' && !(endpoint.kind === 'path' && endpoint.bodyIgnored === true)
   const decoded = !readsBody || applied === null || body === undefined || body.length === 0
     ? body
@@ -93,7 +94,7 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
       return result(null, decide(null, { unknownModel: endpoint.why }))
     case 'json': {
       const found = modelFromJsonBody(decoded, endpoint.field)
-      return result(found.model, notRouted(decide(found.model), signed), found.member)
+      return result(found.model, notRouted(decide(found.model), signed, runtime), found.member)
     }
     case 'multipart': {
       const model = await modelFromMultipart(decoded, input.headers['content-type'])
@@ -120,7 +121,7 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
         const same = other.toLowerCase() === model.toLowerCase() || canonicalModelId(other) === d.canonical
         if (!same) throw new GatewayError('invalid_request', `the path names model "${model}" and the body names "${other}"; a request names one model`)
       }
-      return result(model, notRouted(d, again.length > 0 ? 'a request naming its model in both path and body' : signed))
+      return result(model, again.length > 0 ? notRouted(d, 'a request naming its model in both path and body') : notRouted(d, signed, runtime))
     }
   }
 }
@@ -156,9 +157,10 @@ function identity (dialect: Dialect, upstream: UpstreamConfig, model: string): {
 }
 
 /** A route the gateway cannot carry out for `what` kind of request (null: it can) becomes a block that says so. */
-function notRouted (d: Decided, what: string | null): Decided {
+function notRouted (d: Decided, what: string | null, runtime?: Runtime): Decided {
   const { decision } = d
   if (decision.action !== 'route' || what === null) return d
+  if (runtime !== undefined && decision.route !== undefined && runtime.config.upstreams.get(decision.route.upstream)?.sign != null) return d
   return { ...d, decision: { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; ${what} is not routed, so it is blocked` } }
 }
 

@@ -129,7 +129,69 @@ policy:
   })
 })
 
-t.test('a route on a Bedrock upstream is refused at load: its requests are signed', async (t) => {
+t.test('aws_sigv4: the gateway signs for Bedrock with credentials it holds, and may then route', async (t) => {
+  const creds = { region: 'us-east-1', service: 'bedrock', accessKeyId: 'AKIDGATEWAY', secretAccessKey: 'gateway-secret-never-logged' }
+  const upstream = await startFakeUpstream({ sigv4: creds })
+  t.teardown(upstream.close)
+  const sovereign = await startFakeUpstream({ sigv4: creds })
+  t.teardown(sovereign.close)
+  process.env['TEST_AWS_SECRET'] = creds.secretAccessKey
+  const aws = `aws_sigv4: { region: us-east-1, access_key_id: ${creds.accessKeyId}, secret_access_key: "\${TEST_AWS_SECRET}" }`
+  const gw = await startTestGateway(`
+server: { host: 127.0.0.1, port: 0 }
+client_ip: { trusted_proxies: [127.0.0.1/32] }
+upstreams:
+  bedrock: { url: "${upstream.url}", dialect: bedrock, ${aws} }
+  bedrock-sovereign: { url: "${sovereign.url}", dialect: bedrock, ${aws} }
+policy:
+  rules:
+    - { name: claude-routed, upstreams: [bedrock], models: ["claude-*"], deny: [CN], action: { route: { upstream: bedrock-sovereign, model: "meta.llama3-1-70b-instruct-v1:0" } } }
+    - { name: others, deny: [], action: block }
+`)
+  t.teardown(gw.close)
+  const client = (ip: string, credentials = { accessKeyId: 'AKIDCLIENT', secretAccessKey: 'client-secret' }): BedrockRuntimeClient => {
+    const c = new BedrockRuntimeClient({ region: 'us-east-1', endpoint: `${gw.url}/bedrock`, credentials, maxAttempts: 1, requestHandler: new NodeHttpHandler() })
+    c.middlewareStack.add((next) => async (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-forwarded-for'] = ip
+      return next(args)
+    }, { step: 'deserialize' })
+    return c
+  }
+  const messages = [{ role: 'user' as const, content: [{ text: 'hi' }] }]
+
+  const res = await client(UNITED_STATES).send(new ConverseCommand({ modelId: SONNET, messages }))
+  t.equal(res.output?.message?.content?.[0]?.text, 'Hello from the fake upstream')
+  const call = upstream.calls.at(-1)
+  t.equal(call?.signatureValid, true, 'the forwarded request verifies under the gateway\'s credentials')
+  t.match(call?.headers.authorization, /Credential=AKIDGATEWAY\//, 'the client\'s signature is not sent on')
+
+  const stream = await client(UNITED_STATES).send(new ConverseStreamCommand({ modelId: `us.${SONNET}`, messages }))
+  let text = ''
+  for await (const event of stream.stream ?? []) text += event.contentBlockDelta?.delta?.text ?? ''
+  t.equal(text, 'Hello from the fake upstream')
+  t.equal(upstream.calls.at(-1)?.signatureValid, true)
+
+  const routed = await client('114.114.114.114').send(new ConverseCommand({ modelId: SONNET, messages }))
+  t.equal(routed.output?.message?.content?.[0]?.text, 'Hello from the fake upstream')
+  t.equal(sovereign.calls.at(-1)?.url, '/model/meta.llama3-1-70b-instruct-v1:0/converse')
+  t.equal(sovereign.calls.at(-1)?.signatureValid, true, 'a routed request is signed for its new path')
+  t.match(gw.decisions().at(-1), { action: 'route', routed_model: 'meta.llama3-1-70b-instruct-v1:0' })
+  t.notMatch(gw.rawLogs(), /gateway-secret-never-logged|AKIDGATEWAY|AWS4-HMAC/)
+
+  // Without aws_sigv4 the client's own signature goes on; it covers the gateway's Host, so a
+  // real Bedrock refuses it, even with the right credentials: the check above can fail.
+  const passthrough = await startTestGateway(`
+server: { host: 127.0.0.1, port: 0 }
+upstreams: { bedrock: { url: "${upstream.url}", dialect: bedrock } }
+policy: { rules: [ { name: all, deny: [], action: block } ], unknown_location: allow }
+`)
+  t.teardown(passthrough.close)
+  const direct = new BedrockRuntimeClient({ region: 'us-east-1', endpoint: `${passthrough.url}/bedrock`, credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, maxAttempts: 1, requestHandler: new NodeHttpHandler() })
+  await direct.send(new ConverseCommand({ modelId: SONNET, messages }))
+  t.equal(upstream.calls.at(-1)?.signatureValid, false, 'a client signature does not survive the proxy hop')
+})
+
+t.test('a route on a Bedrock upstream is refused at load unless the gateway signs for the target', async (t) => {
   const { loadConfig } = await import('../../src/config/load.js')
   const { writeConfig } = await import('../support/gateway.js')
   const file = writeConfig(`
@@ -140,5 +202,5 @@ policy:
   rules:
     - { name: r, upstreams: [bedrock], deny: [HK], action: { route: { upstream: other, model: x } } }
 `)
-  await t.rejects(loadConfig(file), /policy\.rules\[0\]\.action\.route: this rule applies to "bedrock", which speaks bedrock: its requests are signed/)
+  await t.rejects(loadConfig(file), /policy\.rules\[0\]\.action\.route: this rule applies to "bedrock", which speaks bedrock: its requests are signed over path and body, so they can be routed only to an upstream the gateway signs for \(give "other" aws_sigv4\)/)
 })

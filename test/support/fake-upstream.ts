@@ -5,12 +5,16 @@ import { once } from 'node:events'
 import http, { type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { EventStreamCodec } from '@smithy/eventstream-codec'
+import { Hash } from '@smithy/hash-node'
+import { SignatureV4 } from '@smithy/signature-v4'
 
 export interface Call {
   method: string
   url: string
   headers: IncomingHttpHeaders
   body: Buffer
+  /** With `sigv4`: whether the request's AWS signature verifies (as Bedrock checks it). */
+  signatureValid?: boolean
 }
 
 export interface FakeUpstream {
@@ -28,6 +32,8 @@ export interface FakeUpstream {
 export interface FakeUpstreamOptions {
   /** Hold a stream after its first event until releaseStream() (or this many ms pass). */
   streamGateMs?: number
+  /** Verify AWS SigV4 signatures with these credentials (as Bedrock does). */
+  sigv4?: { region: string, service: string, accessKeyId: string, secretAccessKey: string }
 }
 
 export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
@@ -43,7 +49,17 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const body = Buffer.concat(chunks)
-      calls.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body })
+      const call: Call = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body }
+      calls.push(call)
+      if (opts.sigv4 !== undefined) {
+        // Answered after the check, so that a test sees the verdict with the response.
+        void verifySigV4(opts.sigv4, call).then((ok) => { call.signatureValid = ok; answer(call) })
+        return
+      }
+      answer(call)
+    })
+    const answer = (call: Call): void => {
+      const body = call.body
       const path = (req.url ?? '').split('?')[0] ?? ''
       let json: { model?: string, stream?: boolean } = {}
       try { json = JSON.parse(body.toString('utf8') || '{}') as typeof json } catch { /* answered below */ }
@@ -108,7 +124,7 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
       } else {
         sendJson(res, 200, { path, echo: true })
       }
-    })
+    }
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -128,6 +144,23 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
       await once(server, 'close')
     },
   }
+}
+
+/** Recomputes the request's SigV4 signature over what arrived (its signed headers, path, query, body). */
+async function verifySigV4 (creds: NonNullable<FakeUpstreamOptions['sigv4']>, call: Call): Promise<boolean> {
+  const auth = String(call.headers.authorization ?? '')
+  const signedHeaders = /SignedHeaders=([^,]+)/.exec(auth)?.[1]?.split(';') ?? []
+  const amzDate = String(call.headers['x-amz-date'] ?? '')
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate)
+  if (m === null || signedHeaders.length === 0) return false
+  const headers: Record<string, string> = {}
+  for (const name of signedHeaders) headers[name] = String(call.headers[name] ?? '')
+  const u = new URL(`http://${headers['host'] ?? 'x'}${call.url}`)
+  const query: Record<string, string> = {}
+  for (const [k, v] of u.searchParams) query[k] = v
+  const signer = new SignatureV4({ credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, region: creds.region, service: creds.service, sha256: Hash.bind(null, 'sha256') })
+  const signed = await signer.sign({ method: call.method, protocol: 'http:', hostname: u.hostname, path: call.url.split('?')[0] ?? '/', query, headers, body: call.body }, { signingDate: new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)) })
+  return signed.headers['authorization'] === auth
 }
 
 const codec = new EventStreamCodec((bytes) => Buffer.from(bytes).toString('utf8'), (text) => Buffer.from(text, 'utf8'))
