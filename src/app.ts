@@ -18,8 +18,12 @@ import { forward, replyFromOptions } from './proxy/forward.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import underPressure from '@fastify/under-pressure'
 import type { Metrics } from './observability/metrics.js'
-import { locate, readRequest, routedPath } from './proxy/read-request.js'
-import type { RuntimeRef } from './runtime.js'
+import { locate, readRequest, routedPath, routedQuery } from './proxy/read-request.js'
+import { DECISION_HEADER, ROUTED_MODEL_HEADER, blockMessage, errorBody } from './proxy/responses.js'
+import type { Runtime, RuntimeRef } from './runtime.js'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { handleUpgrade } from './proxy/websocket.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,9 +31,7 @@ declare module 'fastify' {
   }
 }
 
-export const DECISION_HEADER = 'x-geofence-decision-id'
-
-export const ROUTED_MODEL_HEADER = 'x-geofence-routed-model'
+export { DECISION_HEADER, ROUTED_MODEL_HEADER } from './proxy/responses.js'
 
 export interface AppOptions {
   logger: Logger
@@ -77,52 +79,14 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   app.decorateRequest('geofence', null as unknown as RequestState)
 
   app.addHook('onRequest', (request, _reply, done) => {
-    const runtime = ref.current
-    const client = resolveClientIp(request.raw.socket.remoteAddress, request.headers, runtime.clientIp)
-    const url = request.raw.url ?? '/'
-    const name = mountName(url)
     metrics.inflight.inc()
-    request.geofence = {
-      runtime,
-      clientName: null,
-      upstreamFailed: false,
-      decisionId: request.id,
-      startedAt: process.hrtime.bigint(),
-      client,
-      location: client.ip === null ? UNKNOWN_ADDRESS : runtime.locator.locate(client.ip),
-      upstream: runtime.config.upstreams.has(name) ? name : null,
-      located: null,
-      model: null,
-      canonicalModel: null,
-      batchModels: null,
-      decision: null,
-      logged: false,
+    const { state, error } = beginRequest(ref.current, request.raw, request.id)
+    request.geofence = state
+    if (error === null && state.located !== null && Number(request.headers['content-length'] ?? 0) > state.located.bodyLimit) {
+      done(tooLarge(state.located.bodyLimit, state.runtime.config.server))
+      return
     }
-    if (runtime.config.clients.size > 0) {
-      const name = authenticate(request.headers, runtime.config.clients)
-      if (name === null) {
-        done(new GatewayError('unauthorized', 'a client token the gateway knows is required (Authorization: Bearer, x-api-key or api-key)'))
-        return
-      }
-      request.geofence.clientName = name
-    }
-    // Where the request goes and where it names its model are known before its body is read:
-    // a path that cannot be read, or a body larger than its endpoint takes, costs nothing more.
-    const upstream = request.geofence.upstream === null ? undefined : runtime.config.upstreams.get(request.geofence.upstream)
-    if (upstream !== undefined) {
-      try {
-        request.geofence.located = locate(runtime.config, upstream, request.method, url)
-      } catch (err) {
-        done(err as Error)
-        return
-      }
-      const length = Number(request.headers['content-length'] ?? 0)
-      if (length > request.geofence.located.bodyLimit) {
-        done(tooLarge(request.geofence.located.bodyLimit, runtime.config.server))
-        return
-      }
-    }
-    done()
+    done(error ?? undefined)
   })
 
   // A body without a Content-Length (chunked) is cut as soon as it passes its endpoint's limit,
@@ -162,11 +126,14 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   })
 
   const logDecision = (request: FastifyRequest, status: number, cut?: string): void => {
-    const st = request.geofence
-    if (st === null || st.logged) return
+    if (request.geofence !== null) logState(request.geofence, request.method, request.raw.url ?? '', status, cut)
+  }
+  /** The decision line of a request, once, and its metrics. */
+  const logState = (st: RequestState, method: string, url: string, status: number, cut?: string): void => {
+    if (st.logged) return
     st.logged = true
     metrics.inflight.dec()
-    const record = decisionRecord(st, request.method, request.raw.url ?? '', status)
+    const record = decisionRecord(st, method, url, status)
     if (cut !== undefined) record.cut = cut
     opts.logger.info(record, 'decision')
     metrics.recordDecision(
@@ -192,12 +159,12 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     if (err.status >= 500) request.log.error({ err: error }, 'request failed')
     const upstream = st?.upstream == null ? undefined : st.runtime.config.upstreams.get(st.upstream)
     const dialect = upstream === undefined ? undefined : DIALECTS[upstream.dialect]
-    reply.code(err.status).headers(dialect?.errorHeaders?.(err.kind) ?? {}).type('application/json').send(renderError(dialect, err.kind, err.message, request.id))
+    reply.code(err.status).headers(dialect?.errorHeaders?.(err.kind) ?? {}).type('application/json').send(errorBody(dialect, err.kind, err.message, request.id))
   })
 
   app.setNotFoundHandler((request, reply) => {
     request.geofence.decision = { action: 'block', enforced: true, rule: null, reason: 'no upstream is mounted at this path' }
-    reply.code(404).type('application/json').send(renderError(undefined, 'not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`, request.id))
+    reply.code(404).type('application/json').send(errorBody(undefined, 'not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`, request.id))
   })
 
   // One route for every upstream, so that a reload can add, remove or re-point upstreams.
@@ -208,11 +175,62 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     else logDecision(request, 499, 'the client went away')
   }
   app.all('/*', async (request, reply) => handle(request, reply, metrics, onCut))
+
+  // WebSocket upgrades (OpenAI Realtime) go through the same beginning, decision and log line.
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    metrics.inflight.inc()
+    const { state, error } = beginRequest(ref.current, req, randomUUID())
+    void handleUpgrade(req, socket, head, state, error, (status: number, cut?: string) => { logState(state, req.method ?? 'GET', req.url ?? '/', status, cut) })
+  })
   return app
 }
 
+/**
+ * The start of every request, before its body: the caller and its location (under the
+ * revision in force, kept to the end), the client's token, and where the request goes below
+ * its upstream. A request that cannot go on carries the error that refuses it.
+ */
+function beginRequest (runtime: Runtime, raw: IncomingMessage, id: string): { state: RequestState, error: GatewayError | null } {
+  const client = resolveClientIp(raw.socket.remoteAddress, raw.headers, runtime.clientIp)
+  const url = raw.url ?? '/'
+  const name = mountName(url)
+  const state: RequestState = {
+    runtime,
+    clientName: null,
+    upstreamFailed: false,
+    decisionId: id,
+    startedAt: process.hrtime.bigint(),
+    client,
+    location: client.ip === null ? UNKNOWN_ADDRESS : runtime.locator.locate(client.ip),
+    upstream: runtime.config.upstreams.has(name) ? name : null,
+    located: null,
+    model: null,
+    canonicalModel: null,
+    batchModels: null,
+    decision: null,
+    logged: false,
+  }
+  if (runtime.config.clients.size > 0) {
+    state.clientName = authenticate(raw.headers, runtime.config.clients)
+    if (state.clientName === null) {
+      return { state, error: new GatewayError('unauthorized', 'a client token the gateway knows is required (Authorization: Bearer, x-api-key or api-key)') }
+    }
+  }
+  // Where the request goes and where it names its model are known before its body is read:
+  // a path that cannot be read, or a body larger than its endpoint takes, costs nothing more.
+  const upstream = state.upstream === null ? undefined : runtime.config.upstreams.get(state.upstream)
+  if (upstream !== undefined) {
+    try {
+      state.located = locate(runtime.config, upstream, raw.method ?? 'GET', url)
+    } catch (err) {
+      return { state, error: err as GatewayError }
+    }
+  }
+  return { state, error: null }
+}
+
 /** The client whose token the request carries, or null. Tokens are compared by sha256. */
-function authenticate (headers: FastifyRequest['headers'], clients: ReadonlyMap<string, string>): string | null {
+function authenticate (headers: IncomingMessage['headers'], clients: ReadonlyMap<string, string>): string | null {
   const auth = headers.authorization
   const token = typeof auth === 'string' && /^bearer /i.test(auth)
     ? auth.slice(7).trim()
@@ -259,6 +277,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   let target = upstream
   let body = request.body as Buffer | undefined
   let forwardPath = path.path
+  let query = path.query
   let dropEncoding = false
   if (decision.enforced && decision.route !== undefined) {
     const routed = runtime.config.upstreams.get(decision.route.upstream)
@@ -266,6 +285,8 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     target = routed
     if (endpoint.kind === 'path') {
       forwardPath = routedPath(path, endpoint, decision.route.model)
+    } else if (endpoint.kind === 'query') {
+      query = routedQuery(query, endpoint.param, decision.route.model)
     } else if (read.member !== null && body !== undefined) {
       // The rewritten body is sent decoded: there is no re-compressing what the client sent.
       body = replaceValue(read.decoded ?? body, read.member, decision.route.model)
@@ -274,7 +295,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
     reply.header(ROUTED_MODEL_HEADER, decision.route.model)
   }
   const stripCredentials = target.stripClientCredentials || runtime.config.clients.size > 0
-  const pathAndQuery = `${forwardPath}${stripCredentials ? withoutKeyParam(path.query) : path.query}`
+  const pathAndQuery = `${forwardPath}${stripCredentials ? withoutKeyParam(query) : query}`
   const signature = target.sign === null ? undefined : await target.sign(`${target.url}${pathAndQuery}`, request.method, request.headers, body)
   // Only a forwarded response can be cut from the upstream side (an idle stream, a reset).
   reply.raw.once('close', () => { if (!reply.raw.writableFinished) onCut(request, reply) })
@@ -298,20 +319,6 @@ function withoutKeyParam (query: string): string {
   if (!query.includes('key=')) return query
   const kept = query.slice(1).split('&').filter((p) => !/^key(=|$)/i.test(p))
   return kept.length === 0 ? '' : `?${kept.join('&')}`
-}
-
-function blockMessage (model: string | null, country: string | null, rule: string | null, reason: string, id: string): string {
-  const what = model === null ? 'This request' : `Model "${model}"`
-  const where = country === null ? 'from an unknown location' : `from ${country}`
-  // Without a rule, the reason names the setting that decided (policy.default, policy.unknown_model).
-  const by = rule === null ? 'the policy' : `rule "${rule}"`
-  return `${what} is not available ${where}: blocked by ${by} (${reason}). Decision id ${id}.`
-}
-
-function renderError (dialect: Dialect | undefined, kind: ErrorKind, message: string, id: string): unknown {
-  return dialect === undefined
-    ? { error: { type: kind, message, decision_id: id } }
-    : dialect.renderError(kind, message, id)
 }
 
 function tooLarge (limit: number, server: { bodyLimit: number }): GatewayError {

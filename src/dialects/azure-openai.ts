@@ -11,12 +11,16 @@ import type { UpstreamPath } from '../proxy/upstream-path.js'
 import { openaiEndpoints, renderOpenaiError } from './openai.js'
 import { JSON_MODEL, NONE, type Dialect, type Endpoint } from './types.js'
 
+const REALTIME: Endpoint = { kind: 'query', param: 'deployment', missing: 'a Realtime connection without ?deployment= joins a session whose model was set elsewhere' }
+
 function endpoint (method: string, path: UpstreamPath): Endpoint {
   if (!path.key.startsWith('/openai/')) return NONE
   if (path.key.startsWith('/openai/deployments/') && path.segments.length >= 4) {
     return { kind: 'path', model: path.segments[2] ?? '', segment: 2, prefix: '', suffix: '', bodyIgnored: true }
   }
   if (path.key.startsWith('/openai/v1/')) return openaiEndpoints(method, path.key.slice('/openai'.length))
+  // Realtime over WebSocket: /openai/realtime?api-version=...&deployment=...
+  if (method === 'GET' && path.key === '/openai/realtime') return REALTIME
   // The classic Responses API: /openai/responses?api-version=..., the deployment in the body.
   if (method === 'POST' && path.key === '/openai/responses') return JSON_MODEL
   return NONE

@@ -21,8 +21,13 @@ const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> 
 
 const MULTIPART: Endpoint = { kind: 'multipart' }
 
+/** OpenAI Realtime over WebSocket: `GET /v1/realtime?model=...`, or `?call_id=` for a session set up before. */
+const REALTIME: Endpoint = { kind: 'query', param: 'model', missing: 'a Realtime connection without ?model= joins a session whose model was set elsewhere' }
+
 /** OpenAI's endpoints by key below /v1; model lists, files, uploads name no model. */
-export const openaiEndpoints = endpointTable({
+export const openaiEndpoints = (method: string, key: string): Endpoint => (method === 'GET' && key === '/v1/realtime' ? REALTIME : postEndpoints(method, key))
+
+const postEndpoints = endpointTable({
   '/v1/chat/completions': 'json',
   '/v1/completions': 'json',
   '/v1/responses': 'json',

@@ -21,6 +21,8 @@ export type Endpoint =
    * `bodyIgnored`, the server reads the path alone (Azure deployments) and the body is not read.
    */
   | { kind: 'path', model: string, segment: number, prefix: string, suffix: string, items?: true, bodyIgnored?: true }
+  /** A query parameter (OpenAI Realtime's `?model=`); without it, `missing` says why the model cannot be seen. */
+  | { kind: 'query', param: string, missing: string }
   /** The request carries a model the gateway cannot see (OpenAI batches): policy.unknown_model. */
   | { kind: 'unknown', why: string }
 

@@ -44,6 +44,22 @@ export interface ForwardOptions {
   onUpstreamError: () => void
 }
 
+/**
+ * The client's headers as an upstream gets them: hop-by-hop and forwarding headers dropped,
+ * the client's credentials too where the gateway holds its own (or authenticates clients),
+ * held headers injected, and the gateway's own signature in place of the client's.
+ */
+export function upstreamHeaders (headers: Record<string, string | string[] | undefined>, opts: Pick<ForwardOptions, 'upstream' | 'stripCredentials' | 'signature'>): Record<string, string | string[] | undefined> {
+  for (const name of DROPPED_REQUEST_HEADERS) delete headers[name]
+  if (opts.stripCredentials) for (const name of CLIENT_CREDENTIALS) delete headers[name]
+  for (const [name, value] of opts.upstream.headers) headers[name] = value
+  if (opts.signature !== undefined) {
+    for (const name of CLIENT_SIGNATURE_HEADERS) delete headers[name]
+    Object.assign(headers, opts.signature)
+  }
+  return headers
+}
+
 export function forward (reply: FastifyReply, opts: ForwardOptions): void {
   const { body, contentType, upstream } = opts
   const hasBody = body !== undefined && body.length > 0
@@ -51,13 +67,7 @@ export function forward (reply: FastifyReply, opts: ForwardOptions): void {
   reply.from(`${upstream.url}${opts.pathAndQuery}`, {
     ...(hasBody ? { body, contentType: contentType ?? 'application/octet-stream' } : {}),
     rewriteRequestHeaders: (_req, headers) => {
-      for (const name of DROPPED_REQUEST_HEADERS) delete headers[name]
-      if (opts.stripCredentials) for (const name of CLIENT_CREDENTIALS) delete headers[name]
-      for (const [name, value] of upstream.headers) headers[name] = value
-      if (opts.signature !== undefined) {
-        for (const name of CLIENT_SIGNATURE_HEADERS) delete headers[name]
-        Object.assign(headers, opts.signature)
-      }
+      upstreamHeaders(headers, opts)
       if (opts.dropContentEncoding === true) delete headers['content-encoding']
       // reply-from names a type for a body it sends; a client that sent none gets none added.
       if (hasBody && contentType === undefined) delete headers['content-type']

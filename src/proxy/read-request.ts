@@ -92,6 +92,14 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
     }
     case 'unknown':
       return result(null, decide(null, { unknownModel: endpoint.why }))
+    case 'query': {
+      const values = new URLSearchParams(located.path.query).getAll(endpoint.param)
+      if (values.length > 1) throw new GatewayError('invalid_request', `the query names "${endpoint.param}" more than once; servers disagree on which one counts`)
+      const model = values[0]
+      if (model === undefined) return result(null, decide(null, { unknownModel: endpoint.missing }))
+      checkModelId(model, 'the query: ')
+      return result(model, notRouted(decide(model), signed, runtime))
+    }
     case 'json': {
       const found = modelFromJsonBody(decoded, endpoint.field)
       return result(found.model, notRouted(decide(found.model), signed, runtime), found.member)
@@ -162,6 +170,13 @@ function notRouted (d: Decided, what: string | null, runtime?: Runtime): Decided
   if (decision.action !== 'route' || what === null) return d
   if (runtime !== undefined && decision.route !== undefined && runtime.config.upstreams.get(decision.route.upstream)?.sign != null) return d
   return { ...d, decision: { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; ${what} is not routed, so it is blocked` } }
+}
+
+/** The query with `param` naming the routed model, every other parameter as it was. */
+export function routedQuery (query: string, param: string, model: string): string {
+  const params = new URLSearchParams(query)
+  params.set(param, model)
+  return `?${params.toString()}`
 }
 
 /** The path that carries a routed model: the model's segment rewritten, every other byte kept. */

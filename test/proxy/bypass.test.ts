@@ -79,6 +79,9 @@ const ATTEMPTS: Attempt[] = [
   { name: 'a client-supplied request id', headers: { ...fromHK, 'x-request-id': 'allow-me' }, body: claude() },
   { name: 'a model header', headers: { ...fromHK, 'x-model': 'gpt-4o-mini', 'anthropic-model': 'gpt-4o-mini' }, body: claude() },
   { name: 'a WebSocket upgrade', headers: { ...fromHK, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } },
+  { name: 'a Realtime WebSocket upgrade naming Claude', path: '/openai/v1/realtime?model=claude-sonnet-4-5', headers: { ...fromHK, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } },
+  { name: 'a Realtime upgrade naming two models', path: '/openai/v1/realtime?model=gpt-4o-mini&model=claude-sonnet-4-5', headers: { ...fromHK, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } },
+  { name: 'a Realtime upgrade with the model percent-encoded', path: '/openai/v1/realtime?model=%63laude-sonnet-4-5', headers: { ...fromHK, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } },
   { name: 'an h2c upgrade', headers: { ...fromHK, connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' }, body: claude() },
   { name: 'a request smuggled behind Transfer-Encoding and Content-Length', raw: `POST /anthropic/v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-forwarded-for: ${HK}\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n` },
   // Other dialects: the same Claude by its Bedrock, Vertex and Azure names.

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { EventStreamCodec } from '@smithy/eventstream-codec'
 import { Hash } from '@smithy/hash-node'
 import { SignatureV4 } from '@smithy/signature-v4'
+import { WebSocketServer } from 'ws'
 
 export interface Call {
   method: string
@@ -125,6 +126,24 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         sendJson(res, 200, { path, echo: true })
       }
     }
+  })
+  // OpenAI Realtime over WebSocket: session.created naming the model, then each client event
+  // answered with a response.done that echoes its type.
+  const wss = new WebSocketServer({ noServer: true })
+  server.on('upgrade', (req, socket, head) => {
+    calls.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0) })
+    const u = new URL(req.url ?? '/', 'http://x')
+    if (u.pathname !== '/v1/realtime') {
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{"error":"not found"}')
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.send(JSON.stringify({ type: 'session.created', event_id: 'event_1', session: { id: 'sess_fake', object: 'realtime.session', model: u.searchParams.get('model') } }))
+      ws.on('message', (data) => {
+        const event = JSON.parse(data.toString()) as { type?: string }
+        ws.send(JSON.stringify({ type: 'response.done', event_id: 'event_2', response: { id: 'resp_fake', object: 'realtime.response', status: 'completed', output: [], metadata: { echo: event.type } } }))
+      })
+    })
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')

@@ -1,0 +1,99 @@
+// OpenAI Realtime over WebSocket: the upgrade is decided like any request before anything is
+// proxied (the model from ?model=), refused with an HTTP answer in OpenAI's shape, or tunnelled
+// frame by frame. The client is `ws`, the library under the openai SDK's OpenAIRealtimeWS
+// (which always dials wss://, while the sidecar listens on plain HTTP: see the README).
+import { once } from 'node:events'
+import t from 'tap'
+import WebSocket from 'ws'
+import { startFakeUpstream } from '../support/fake-upstream.js'
+import { baseConfig, startTestGateway } from '../support/gateway.js'
+
+const MAINLAND_CHINA = '114.114.114.114'
+const UNITED_STATES = '8.8.8.8'
+
+t.test('realtime over WebSocket', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const sovereign = await startFakeUpstream()
+  t.teardown(sovereign.close)
+  const gw = await startTestGateway(baseConfig(upstream.url, {
+    rules: `    - name: realtime-routed
+      upstreams: [openai]
+      models: ["gpt-realtime-mini*"]
+      deny: [CN]
+      action: { route: { upstream: sovereign, model: local-realtime } }
+    - name: openai-frontier
+      upstreams: [openai]
+      models: ["gpt-*"]
+      deny: [group:restricted]
+      action: block
+    - { name: sovereign, upstreams: [sovereign], deny: [], action: block }`,
+  }).replace('upstreams:\n', `upstreams:\n  sovereign: { url: "${sovereign.url}", dialect: openai-compatible }\n`))
+  t.teardown(gw.close)
+  const realtime = (query: string, ip: string): { ws: WebSocket, messages: () => Promise<Record<string, any>> } => {
+    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/openai/v1/realtime${query}`, { headers: { 'x-forwarded-for': ip, authorization: 'Bearer sk-realtime-never-logged' } })
+    const queue: Array<Record<string, any>> = []
+    const waiting: Array<(m: Record<string, any>) => void> = []
+    ws.on('message', (data: Buffer) => {
+      const m = JSON.parse(data.toString()) as Record<string, any>
+      const w = waiting.shift()
+      if (w === undefined) queue.push(m)
+      else w(m)
+    })
+    return { ws, messages: async () => queue.shift() ?? new Promise((resolve) => { waiting.push(resolve) }) }
+  }
+
+  t.test('an allowed session talks to the upstream through the tunnel', async (t) => {
+    const { ws: rt, messages } = realtime('?model=gpt-realtime', UNITED_STATES)
+    const created = await messages()
+    t.match(created, { type: 'session.created', session: { model: 'gpt-realtime' } })
+    rt.send(JSON.stringify({ type: 'response.create' }))
+    t.match(await messages(), { type: 'response.done', response: { metadata: { echo: 'response.create' } } }, 'frames pass both ways')
+    t.equal(upstream.calls.at(-1)?.url, '/v1/realtime?model=gpt-realtime')
+    t.notOk(upstream.calls.at(-1)?.headers['x-forwarded-for'], 'forwarding headers are not sent on')
+    rt.close()
+    t.match(gw.decisions().at(-1), { method: 'GET', path: '/openai/v1/realtime', model: 'gpt-realtime', action: 'allow', status: 101, rule: 'openai-frontier' })
+    t.notMatch(gw.rawLogs(), /sk-realtime-never-logged/)
+  })
+
+  t.test('a refused upgrade is an HTTP 451 in OpenAI\'s shape, and nothing reaches the upstream', async (t) => {
+    const before = upstream.calls.length
+    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/openai/v1/realtime?model=gpt-realtime`, { headers: { 'x-forwarded-for': MAINLAND_CHINA, authorization: 'Bearer k' } })
+    const [, res] = await once(ws, 'unexpected-response') as [unknown, import('node:http').IncomingMessage]
+    t.equal(res.statusCode, 451)
+    let body = ''
+    for await (const chunk of res) body += String(chunk)
+    t.match(JSON.parse(body), { error: { type: 'permission_error', code: 'unsupported_country_region_territory', message: /Model "gpt-realtime" is not available from CN/ } })
+    t.equal(res.headers['x-geofence-decision-id'], gw.decisions().at(-1)?.['decision_id'])
+    t.equal(upstream.calls.length, before)
+    t.match(gw.decisions().at(-1), { action: 'block', status: 451, rule: 'openai-frontier' })
+    ws.on('error', () => {})
+    ws.terminate()
+  })
+
+  t.test('a route rewrites ?model= and tunnels to the target', async (t) => {
+    const { ws, messages } = realtime('?model=gpt-realtime-mini&x=1', MAINLAND_CHINA)
+    const upgraded = once(ws, 'upgrade') as Promise<[import('node:http').IncomingMessage]>
+    t.match(await messages(), { type: 'session.created', session: { model: 'local-realtime' } })
+    t.equal((await upgraded)[0].headers['x-geofence-routed-model'], 'local-realtime')
+    t.equal(sovereign.calls.at(-1)?.url, '/v1/realtime?model=local-realtime&x=1')
+    ws.close()
+  })
+
+  t.test('no ?model= is policy.unknown_model; two are refused; other paths take no upgrade', async (t) => {
+    const status = async (path: string): Promise<number> => {
+      const ws = new WebSocket(`${gw.url.replace('http', 'ws')}${path}`, { headers: { 'x-forwarded-for': UNITED_STATES } })
+      const [, res] = await once(ws, 'unexpected-response') as [unknown, import('node:http').IncomingMessage]
+      res.resume()
+      ws.on('error', () => {})
+      ws.terminate()
+      return res.statusCode ?? 0
+    }
+    t.equal(await status('/openai/v1/realtime?call_id=rtc_123'), 451)
+    t.match(gw.decisions().at(-1), { reason: /policy\.unknown_model is block/ })
+    t.equal(await status('/openai/v1/realtime?model=gpt-4o-mini&model=gpt-realtime'), 400)
+    t.equal(await status('/openai/v1/chat/completions'), 400)
+    t.match(gw.decisions().at(-1), { action: 'block', status: 400, reason: /a WebSocket upgrade is taken only where the connection names its model/ })
+    t.equal(await status('/nowhere/v1/realtime?model=gpt-realtime'), 404)
+  })
+})
