@@ -22,7 +22,20 @@ const BEDROCK_VERSION = /-v\d+(?::\d+)?(?::\d+k)?$|:\d+$/
 /** Vertex's version: `@20250514` becomes `-20250514`; `@latest`, `@001` and such are dropped. */
 const VERTEX_VERSION = /@([^@]*)$/
 
+/** Requests name few distinct models: their canonical ids are kept (bounded; pure, so never stale). */
+const memo = new Map<string, string>()
+const MEMO_SIZE = 4096
+
 export function canonicalModelId (model: string): string {
+  const known = memo.get(model)
+  if (known !== undefined) return known
+  if (memo.size >= MEMO_SIZE) memo.clear()
+  const id = canonicalOf(model)
+  memo.set(model, id)
+  return id
+}
+
+function canonicalOf (model: string): string {
   let id = model.trim().toLowerCase()
   id = ARN.exec(id)?.[1] ?? id
   id = RESOURCE.exec(id)?.[1] ?? id

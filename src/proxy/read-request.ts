@@ -73,9 +73,12 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
   if (unknown !== undefined) {
     throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
   }
-  // A signed request (SigV4 covers path and body) can be rewritten for a route only where the
-  // gateway signs for the target itself.
-  const signed = dialect.signed === true ? 'a request signed by the client (SigV4)' : null
+  // A request its client signed (SigV4 covers path and body) can be rewritten for a route only
+  // where the gateway signs for the target itself.
+  const rewritable = (d: Decided): Decided => {
+    const target = d.decision.route === undefined ? undefined : runtime.config.upstreams.get(d.decision.route.upstream)
+    return dialect.signed === true && target?.sign == null ? notRouted(d, 'a request signed by the client (SigV4)') : d
+  }
   const readsBody = endpoint.kind !== 'none' && endpoint.kind !== 'unknown' && !(endpoint.kind === 'path' && endpoint.bodyIgnored === true)
   const decoded = !readsBody || applied === null || body === undefined || body.length === 0
     ? body
@@ -98,11 +101,11 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
       const model = values[0]
       if (model === undefined) return result(null, decide(null, { unknownModel: endpoint.missing }))
       checkModelId(model, 'the query: ')
-      return result(model, notRouted(decide(model), signed, runtime))
+      return result(model, rewritable(decide(model)))
     }
     case 'json': {
       const found = modelFromJsonBody(decoded, endpoint.field)
-      return result(found.model, notRouted(decide(found.model), signed, runtime), found.member)
+      return result(found.model, rewritable(decide(found.model)), found.member)
     }
     case 'multipart': {
       const model = await modelFromMultipart(decoded, input.headers['content-type'])
@@ -129,7 +132,7 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
         const same = other.toLowerCase() === model.toLowerCase() || canonicalModelId(other) === d.canonical
         if (!same) throw new GatewayError('invalid_request', `the path names model "${model}" and the body names "${other}"; a request names one model`)
       }
-      return result(model, again.length > 0 ? notRouted(d, 'a request naming its model in both path and body') : notRouted(d, signed, runtime))
+      return result(model, again.length > 0 ? notRouted(d, 'a request naming its model in both path and body') : rewritable(d))
     }
   }
 }
@@ -165,10 +168,9 @@ function identity (dialect: Dialect, upstream: UpstreamConfig, model: string): {
 }
 
 /** A route the gateway cannot carry out for `what` kind of request (null: it can) becomes a block that says so. */
-function notRouted (d: Decided, what: string | null, runtime?: Runtime): Decided {
+function notRouted (d: Decided, what: string): Decided {
   const { decision } = d
-  if (decision.action !== 'route' || what === null) return d
-  if (runtime !== undefined && decision.route !== undefined && runtime.config.upstreams.get(decision.route.upstream)?.sign != null) return d
+  if (decision.action !== 'route') return d
   return { ...d, decision: { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; ${what} is not routed, so it is blocked` } }
 }
 

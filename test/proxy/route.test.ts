@@ -19,7 +19,7 @@ upstreams:
   anthropic: { url: "${frontier}", dialect: anthropic }
   openai: { url: "${frontier}", dialect: openai }
   sovereign-anthropic: { url: "${sovereign}", dialect: anthropic }
-  sovereign-openai: { url: "${sovereign}", dialect: openai }
+  sovereign-openai: { url: "${sovereign}", dialect: openai-compatible }   # vLLM: routes from openai
 policy:
   default: block
   rules:
