@@ -29,6 +29,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     geofence: RequestState
   }
+  interface FastifyInstance {
+    /** Client sockets of WebSocket tunnels: the server does not track upgraded connections, so shutdown cuts these itself. */
+    tunnels: Set<Duplex>
+  }
 }
 
 export { DECISION_HEADER, ROUTED_MODEL_HEADER } from './proxy/responses.js'
@@ -177,7 +181,10 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   app.all('/*', async (request, reply) => handle(request, reply, metrics, onCut))
 
   // WebSocket upgrades (OpenAI Realtime) go through the same beginning, decision and log line.
+  app.decorate('tunnels', new Set<Duplex>())
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    app.tunnels.add(socket)
+    socket.once('close', () => { app.tunnels.delete(socket) })
     metrics.inflight.inc()
     const { state, error } = beginRequest(ref.current, req, randomUUID())
     void handleUpgrade(req, socket, head, state, error, (status: number, cut?: string) => { logState(state, req.method ?? 'GET', req.url ?? '/', status, cut) })

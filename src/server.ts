@@ -99,6 +99,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
         const left = await metrics.inflight.get()
         logger.warn({ requests: left.values[0]?.value ?? 0, grace_ms: grace }, 'shutdown grace over: cutting the requests still in flight')
         app.server.closeAllConnections()
+        for (const socket of app.tunnels) socket.destroy()
         await app.close()
       }
       await admin.close()

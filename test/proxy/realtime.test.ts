@@ -80,6 +80,17 @@ t.test('realtime over WebSocket', async (t) => {
     ws.close()
   })
 
+  t.test('shutdown: a tunnel still open when server.shutdown_grace is over is cut', async (t) => {
+    const draining = await startTestGateway(baseConfig(upstream.url).replace('body_limit: 1mb', 'body_limit: 1mb, shutdown_grace: 300ms'))
+    const ws = new WebSocket(`${draining.url.replace('http', 'ws')}/openai/v1/realtime?model=gpt-realtime`, { headers: { 'x-forwarded-for': UNITED_STATES } })
+    await once(ws, 'message')
+    const closed = once(ws, 'close')
+    const started = Date.now()
+    await draining.close()
+    await closed
+    t.ok(Date.now() - started < 5_000, 'the gateway stopped without waiting for the session to end')
+  })
+
   t.test('no ?model= is policy.unknown_model; two are refused; other paths take no upgrade', async (t) => {
     const status = async (path: string): Promise<number> => {
       const ws = new WebSocket(`${gw.url.replace('http', 'ws')}${path}`, { headers: { 'x-forwarded-for': UNITED_STATES } })
