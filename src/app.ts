@@ -4,7 +4,6 @@
 // id; onResponse writes the decision line. Every error goes through one handler that shapes
 // it in the upstream's dialect.
 import { createHash, randomUUID } from 'node:crypto'
-import { Transform } from 'node:stream'
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import type { Logger } from 'pino'
@@ -72,9 +71,15 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   const { metrics } = opts
 
   // Every body is read as bytes, whatever its Content-Type (or none): the model check must not
-  // depend on a header the client chooses, and the bytes checked are the bytes forwarded.
+  // depend on a header the client chooses, and the bytes checked are the bytes forwarded. The
+  // limit is the endpoint's (batches take more): a Content-Length over it was refused in
+  // onRequest, and a chunked body is cut as soon as it passes it.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
+  app.addContentTypeParser('*', (request, payload, done) => {
+    readBody(payload, request.geofence.located?.bodyLimit ?? fastifyBodyLimit, request.headers['content-length'], (err, body) => {
+      done(err === null ? null : err === 'too_large' ? tooLarge(request.geofence.located?.bodyLimit ?? fastifyBodyLimit, request.geofence.runtime.config.server) : err, body)
+    })
+  })
 
   const dispatcher = new UpstreamDispatcher((origin, path) => ref.current.timeoutsFor(origin, path))
   await app.register(replyFrom, replyFromOptions(dispatcher))
@@ -91,24 +96,6 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
       return
     }
     done(error ?? undefined)
-  })
-
-  // A body without a Content-Length (chunked) is cut as soon as it passes its endpoint's limit,
-  // which may be lower than Fastify's (the larger of body_limit and batch_body_limit).
-  app.addHook('preParsing', (request, _reply, payload, done) => {
-    const limit = request.geofence.located?.bodyLimit
-    if (limit === undefined || limit >= fastifyBodyLimit || request.headers['content-length'] !== undefined) {
-      done(null, payload)
-      return
-    }
-    let seen = 0
-    const server = request.geofence.runtime.config.server
-    done(null, payload.pipe(new Transform({
-      transform (chunk: Buffer, _encoding, callback) {
-        seen += chunk.length
-        callback(seen > limit ? tooLarge(limit, server) : null, chunk)
-      },
-    })))
   })
 
   // After our onRequest, so that a refused request still has its decision line.
@@ -326,6 +313,38 @@ function withoutKeyParam (query: string): string {
   if (!query.includes('key=')) return query
   const kept = query.slice(1).split('&').filter((p) => !/^key(=|$)/i.test(p))
   return kept.length === 0 ? '' : `?${kept.join('&')}`
+}
+
+/** A request body as one Buffer, as Fastify's own raw-body reader does it, with a limit per request. */
+function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength: string | undefined, done: (err: Error | 'too_large' | null, body?: Buffer) => void): void {
+  const chunks: Buffer[] = []
+  let size = 0
+  const stop = (): void => {
+    payload.removeListener('data', onData)
+    payload.removeListener('end', onEnd)
+    payload.removeListener('error', onError)
+  }
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length
+    if (size > limit) {
+      stop()
+      done('too_large')
+      return
+    }
+    chunks.push(chunk)
+  }
+  const onEnd = (): void => {
+    stop()
+    if (contentLength !== undefined && Number(contentLength) !== size) {
+      done(new GatewayError('invalid_request', 'the request body does not have the length its Content-Length says'))
+      return
+    }
+    done(null, Buffer.concat(chunks, size))
+  }
+  const onError = (err: Error): void => { stop(); done(err) }
+  payload.on('data', onData)
+  payload.on('end', onEnd)
+  payload.on('error', onError)
 }
 
 function tooLarge (limit: number, server: { bodyLimit: number }): GatewayError {

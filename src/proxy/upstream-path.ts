@@ -25,6 +25,10 @@ export interface UpstreamPath {
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/
+/** Anything a path without percent-encoding can hold that is refused: then each segment says why. */
+// eslint-disable-next-line no-control-regex
+const REFUSED_PLAIN = /\/\/|\\|\/\.\.?(?:\/|$)|[\u0000-\u001f\u007f]/
+const NONE: readonly number[] = []
 
 export function upstreamPath (rawUrl: string, mount: string): UpstreamPath {
   const q = rawUrl.indexOf('?')
@@ -36,6 +40,10 @@ export function upstreamPath (rawUrl: string, mount: string): UpstreamPath {
   }
   const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(1, -1) : path.slice(1)
   const raw = trimmed === '' ? [] : trimmed.split('/')
+  // The common case, no percent sign: nothing to decode, one scan for what is refused.
+  if (!path.includes('%') && !REFUSED_PLAIN.test(path) && !raw.includes('')) {
+    return { path: path === '' ? '/' : path, query, raw, segments: raw, key: `/${trimmed}`.toLowerCase(), encodedSlashes: NONE }
+  }
   const segments: string[] = []
   const encodedSlashes: number[] = []
   for (const [i, segment] of raw.entries()) {
