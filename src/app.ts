@@ -76,9 +76,8 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   // onRequest, and a chunked body is cut as soon as it passes it.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (request, payload, done) => {
-    readBody(payload, request.geofence.located?.bodyLimit ?? fastifyBodyLimit, request.headers['content-length'], (err, body) => {
-      done(err === null ? null : err === 'too_large' ? tooLarge(request.geofence.located?.bodyLimit ?? fastifyBodyLimit, request.geofence.runtime.config.server) : err, body)
-    })
+    const limit = request.geofence.located?.bodyLimit ?? fastifyBodyLimit
+    readBody(payload, limit, request.headers['content-length'], () => tooLarge(limit, request.geofence.runtime.config.server), done)
   })
 
   const dispatcher = new UpstreamDispatcher((origin, path) => ref.current.timeoutsFor(origin, path))
@@ -316,7 +315,7 @@ function withoutKeyParam (query: string): string {
 }
 
 /** A request body as one Buffer, as Fastify's own raw-body reader does it, with a limit per request. */
-function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength: string | undefined, done: (err: Error | 'too_large' | null, body?: Buffer) => void): void {
+function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength: string | undefined, tooLargeError: () => Error, done: (err: Error | null, body?: Buffer) => void): void {
   const chunks: Buffer[] = []
   let size = 0
   const stop = (): void => {
@@ -328,7 +327,7 @@ function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength:
     size += chunk.length
     if (size > limit) {
       stop()
-      done('too_large')
+      done(tooLargeError())
       return
     }
     chunks.push(chunk)

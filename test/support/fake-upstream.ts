@@ -79,7 +79,7 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
       const bedrockCall = /^\/model\/([^/]+)\/([a-z-]+)$/.exec(path)
       if (bedrockCall !== null) {
         const [, encoded = '', action = ''] = bedrockCall
-        void bedrock(res, decodeURIComponent(encoded), action).then(() => { lastSent = Date.now() })
+        void bedrock(res, decodeURIComponent(encoded), action, waitGate).then(() => { lastSent = Date.now() })
         return
       }
       // Vertex AI: publishers/{anthropic|google}/models/{model}:{action}, under a project or not.
@@ -90,7 +90,7 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         if (publisher === 'anthropic' && vertexModel === 'count-tokens') sendJson(res, 200, { input_tokens: 12 })
         else if (action === 'streamRawPredict') void anthropicStream(res, vertexModel, waitGate).then(() => { lastSent = Date.now() })
         else if (action === 'rawPredict') sendJson(res, 200, anthropicMessage(vertexModel))
-        else if (action === 'streamGenerateContent') void geminiStream(res, vertexModel).then(() => { lastSent = Date.now() })
+        else if (action === 'streamGenerateContent') void geminiStream(res, vertexModel, waitGate).then(() => { lastSent = Date.now() })
         else sendJson(res, 200, geminiResponse(vertexModel, 'Hello from the fake upstream'))
         return
       }
@@ -104,7 +104,7 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
       const geminiCall = /^\/v1(?:beta|alpha)?\/models\/([^/:]+):(\w+)$/.exec(path)
       if (geminiCall !== null) {
         const [, geminiModel = '', action] = geminiCall
-        if (action === 'streamGenerateContent') void geminiStream(res, geminiModel).then(() => { lastSent = Date.now() })
+        if (action === 'streamGenerateContent') void geminiStream(res, geminiModel, waitGate).then(() => { lastSent = Date.now() })
         else sendJson(res, 200, geminiResponse(geminiModel, 'Hello from the fake upstream'))
         return
       }
@@ -197,7 +197,7 @@ function eventFrame (eventType: string, payload: unknown): Uint8Array {
 }
 
 /** Bedrock runtime: InvokeModel (the model's own JSON: Anthropic's here), Converse, and their streams. */
-async function bedrock (res: http.ServerResponse, model: string, action: string): Promise<void> {
+async function bedrock (res: http.ServerResponse, model: string, action: string, afterFirst: () => Promise<void>): Promise<void> {
   const stream = { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': 'req-fake-1' }
   if (action === 'invoke') {
     sendJson(res, 200, anthropicMessage(model))
@@ -206,6 +206,7 @@ async function bedrock (res: http.ServerResponse, model: string, action: string)
   } else if (action === 'converse-stream') {
     res.writeHead(200, stream)
     res.write(eventFrame('messageStart', { role: 'assistant' }))
+    await afterFirst()
     for (const w of words) res.write(eventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: w } }))
     res.write(eventFrame('contentBlockStop', { contentBlockIndex: 0 }))
     res.write(eventFrame('messageStop', { stopReason: 'end_turn' }))
@@ -216,6 +217,7 @@ async function bedrock (res: http.ServerResponse, model: string, action: string)
     res.writeHead(200, stream)
     const chunk = (event: unknown): void => { res.write(eventFrame('chunk', { bytes: Buffer.from(JSON.stringify(event)).toString('base64') })) }
     chunk({ type: 'message_start', message: { id: 'msg_fake_3', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } })
+    await afterFirst()
     for (const w of words) chunk({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: w } })
     chunk({ type: 'message_stop' })
     res.end()
@@ -265,9 +267,12 @@ function geminiResponse (model: string, text: string): unknown {
 }
 
 /** Gemini's streamGenerateContent?alt=sse: `data:` lines of GenerateContentResponse, no [DONE]. */
-async function geminiStream (res: http.ServerResponse, model: string): Promise<void> {
+async function geminiStream (res: http.ServerResponse, model: string, afterFirst: () => Promise<void>): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream' })
-  for (const w of words) res.write(`data: ${JSON.stringify(geminiResponse(model, w))}\r\n\r\n`)
+  for (const [i, w] of words.entries()) {
+    res.write(`data: ${JSON.stringify(geminiResponse(model, w))}\r\n\r\n`)
+    if (i === 0) await afterFirst()
+  }
   res.end()
 }
 
