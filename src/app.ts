@@ -128,7 +128,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     opts.logger.info(record, 'decision')
     metrics.recordDecision(
       record.upstream ?? 'none',
-      record.rule ?? (st.decision === null || st.upstream === null ? 'none' : 'default'),
+      record.rule ?? st.decision?.setting ?? 'none',
       record.action,
       record.enforced,
       record.country ?? 'unknown',

@@ -31,8 +31,10 @@ export interface Decision {
   action: 'allow' | 'block' | 'route'
   /** False when a block or route was only recorded (dry-run): the request goes through unchanged. */
   enforced: boolean
-  /** The rule that decided; null for policy.default. */
+  /** The rule that decided; null when a policy setting did (see `setting`). */
   rule: string | null
+  /** Without a rule: policy.default, policy.unknown_model, or an upstream's endpoints list. */
+  setting?: 'default' | 'unknown_model' | 'endpoints'
   reason: string
   /** Where a routed request goes instead. */
   route?: { upstream: string, model: string }
@@ -41,17 +43,17 @@ export interface Decision {
 export function evaluate (policy: Policy, input: PolicyInput): Decision {
   const defaultEnforced = policy.mode === 'enforce'
   if (input.unknownModel !== undefined) {
-    return { action: policy.unknownModel, enforced: defaultEnforced, rule: null, reason: `the model cannot be seen (${input.unknownModel}): policy.unknown_model is ${policy.unknownModel}` }
+    return { action: policy.unknownModel, enforced: defaultEnforced, rule: null, setting: 'unknown_model', reason: `the model cannot be seen (${input.unknownModel}): policy.unknown_model is ${policy.unknownModel}` }
   }
   if (input.model === null && input.listedEndpoint !== undefined) {
-    return { action: 'allow', enforced: defaultEnforced, rule: null, reason: `the endpoint names no model and is listed in upstreams.${input.upstream}.endpoints (${input.listedEndpoint})` }
+    return { action: 'allow', enforced: defaultEnforced, rule: null, setting: 'endpoints', reason: `the endpoint names no model and is listed in upstreams.${input.upstream}.endpoints (${input.listedEndpoint})` }
   }
   if (input.model === null) {
-    return { action: policy.default, enforced: defaultEnforced, rule: null, reason: `the endpoint names no model: policy.default is ${policy.default}` }
+    return { action: policy.default, enforced: defaultEnforced, rule: null, setting: 'default', reason: `the endpoint names no model: policy.default is ${policy.default}` }
   }
   const rule = firstMatch(policy.rulesByUpstream.get(input.upstream) ?? [], input.model, input.rawModel, input.client ?? null)
   if (rule === undefined) {
-    return { action: policy.default, enforced: defaultEnforced, rule: null, reason: `no rule matches model "${input.model}": policy.default is ${policy.default}` }
+    return { action: policy.default, enforced: defaultEnforced, rule: null, setting: 'default', reason: `no rule matches model "${input.model}": policy.default is ${policy.default}` }
   }
   const loc = input.location
   const flags = loc.anonymous.join(', ')

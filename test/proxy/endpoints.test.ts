@@ -44,6 +44,8 @@ t.test('OpenAI batches: the models are in an uploaded file, so policy.unknown_mo
   t.match(res.json(), { error: { code: 'unsupported_country_region_territory', message: /blocked by the policy \(the model cannot be seen \(the models of an OpenAI batch are in its uploaded input file/ } })
   t.match(blocking.decisions().at(-1), { action: 'block', rule: null, model: null, reason: /policy\.unknown_model is block/ })
   t.equal(upstream.calls.length, 0)
+  const metrics = await send(`${blocking.adminUrl}/metrics`)
+  t.match(metrics.body, /geofence_decisions_total\{upstream="openai",rule="unknown_model",action="block",enforced="true",country="US"\} 1/, 'the metric names the setting that decided')
 
   const allowing = await startTestGateway(baseConfig(upstream.url).replace('unknown_location: block', 'unknown_location: block\n  unknown_model: allow'))
   t.teardown(allowing.close)
