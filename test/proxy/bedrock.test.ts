@@ -20,6 +20,22 @@ const UNITED_STATES = '8.8.8.8'
 const SONNET = 'anthropic.claude-sonnet-4-20250514-v1:0'
 const PROFILE = 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123'
 
+/**
+ * The AWS SDK pointed at a gateway's /bedrock. The client defaults to HTTP/2; the gateway speaks
+ * HTTP/1.1 (README: Clients and SDKs). The caller's address is added after signing, as the
+ * bank's proxy would add it.
+ */
+function bedrockClient (gatewayUrl: string, ip: string | null, credentials: { accessKeyId: string, secretAccessKey: string }): BedrockRuntimeClient {
+  const c = new BedrockRuntimeClient({ region: 'us-east-1', endpoint: `${gatewayUrl}/bedrock`, credentials, maxAttempts: 1, requestHandler: new NodeHttpHandler() })
+  if (ip !== null) {
+    c.middlewareStack.add((next) => async (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-forwarded-for'] = ip
+      return next(args)
+    }, { step: 'deserialize' })
+  }
+  return c
+}
+
 t.test('bedrock dialect', async (t) => {
   const upstream = await startFakeUpstream()
   t.teardown(upstream.close)
@@ -39,22 +55,7 @@ policy:
 `)
   t.teardown(gw.close)
 
-  // The caller's address is added after signing, as the bank's proxy would add it.
-  const client = (ip: string): BedrockRuntimeClient => {
-    const c = new BedrockRuntimeClient({
-      region: 'us-east-1',
-      endpoint: `${gw.url}/bedrock`,
-      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-never-logged' },
-      maxAttempts: 1,
-      // The client defaults to HTTP/2; the gateway speaks HTTP/1.1 (README: Bedrock).
-      requestHandler: new NodeHttpHandler(),
-    })
-    c.middlewareStack.add((next) => async (args) => {
-      (args.request as { headers: Record<string, string> }).headers['x-forwarded-for'] = ip
-      return next(args)
-    }, { step: 'deserialize' })
-    return c
-  }
+  const client = (ip: string): BedrockRuntimeClient => bedrockClient(gw.url, ip, { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-never-logged' })
   const messages = [{ role: 'user' as const, content: [{ text: 'hi' }] }]
 
   t.test('InvokeModel: the SDK percent-encodes the id; the decision reads it decoded and canonical', async (t) => {
@@ -149,14 +150,7 @@ policy:
     - { name: others, deny: [], action: block }
 `)
   t.teardown(gw.close)
-  const client = (ip: string, credentials = { accessKeyId: 'AKIDCLIENT', secretAccessKey: 'client-secret' }): BedrockRuntimeClient => {
-    const c = new BedrockRuntimeClient({ region: 'us-east-1', endpoint: `${gw.url}/bedrock`, credentials, maxAttempts: 1, requestHandler: new NodeHttpHandler() })
-    c.middlewareStack.add((next) => async (args) => {
-      (args.request as { headers: Record<string, string> }).headers['x-forwarded-for'] = ip
-      return next(args)
-    }, { step: 'deserialize' })
-    return c
-  }
+  const client = (ip: string): BedrockRuntimeClient => bedrockClient(gw.url, ip, { accessKeyId: 'AKIDCLIENT', secretAccessKey: 'client-secret' })
   const messages = [{ role: 'user' as const, content: [{ text: 'hi' }] }]
 
   const res = await client(UNITED_STATES).send(new ConverseCommand({ modelId: SONNET, messages }))
@@ -186,7 +180,7 @@ upstreams: { bedrock: { url: "${upstream.url}", dialect: bedrock } }
 policy: { rules: [ { name: all, deny: [], action: block } ], unknown_location: allow }
 `)
   t.teardown(passthrough.close)
-  const direct = new BedrockRuntimeClient({ region: 'us-east-1', endpoint: `${passthrough.url}/bedrock`, credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, maxAttempts: 1, requestHandler: new NodeHttpHandler() })
+  const direct = bedrockClient(passthrough.url, null, { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey })
   await direct.send(new ConverseCommand({ modelId: SONNET, messages }))
   t.equal(upstream.calls.at(-1)?.signatureValid, false, 'a client signature does not survive the proxy hop')
 })
