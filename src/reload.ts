@@ -96,6 +96,10 @@ export class Reloader {
 
   async #attempt (trigger: string): Promise<ReloadResult> {
     const previous = this.#ref.current
+    // What this attempt is about to read, taken before it reads: a file that changes while the
+    // attempt runs then differs from it, and the change is reloaded too instead of being taken
+    // for the state just loaded.
+    const seen = await this.#fingerprint(this.#files(previous))
     let result: ReloadResult
     try {
       const next = await loadRuntime(this.#file, this.#runtimeOptions)
@@ -107,14 +111,14 @@ export class Reloader {
         previous_revision: previous.policy.revision,
         databases: next.locator.databases.map((d) => ({ file: d.file, build: d.buildEpoch.toISOString() })),
       }, 'reloaded')
-      await this.#rewatch(next)
+      await this.#rewatch(next, seen)
     } catch (err) {
       const file = err instanceof ConfigError ? err.file : this.#file
       const reason = err instanceof Error ? err.message : String(err)
       result = { ok: false, changed: false, revision: previous.policy.revision, error: reason }
       this.#logger.error({ trigger, file, reason, policy_revision: previous.policy.revision }, 'reload failed; the running revision stays in force')
       // Remember what was seen, so that the same broken files are not retried on every poll.
-      this.#fingerprints = await this.#fingerprint(this.#files(previous))
+      this.#fingerprints = seen
     }
     this.#onResult?.(result)
     return result
@@ -125,12 +129,14 @@ export class Reloader {
     return [this.#file, ...dbs.map((d) => d.file)]
   }
 
-  async #rewatch (runtime: Runtime): Promise<void> {
+  /** Watches the directories of a revision's files; `seen` holds fingerprints taken before it was read. */
+  async #rewatch (runtime: Runtime, seen?: ReadonlyMap<string, string>): Promise<void> {
     for (const w of this.#watchers) w.close()
     this.#watchers = []
     if (this.#closed) return
     const files = this.#files(runtime)
-    this.#fingerprints = await this.#fingerprint(files)
+    const now = await this.#fingerprint(files)
+    this.#fingerprints = new Map(files.map((f) => [f, seen?.get(f) ?? now.get(f) ?? 'missing']))
     for (const dir of new Set(files.map((f) => dirname(f)))) {
       try {
         const w = watch(dir, { persistent: false }, () => { this.#schedule() })
