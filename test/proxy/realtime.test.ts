@@ -28,7 +28,10 @@ t.test('realtime over WebSocket', async (t) => {
       deny: [group:restricted]
       action: block
     - { name: sovereign, upstreams: [sovereign], deny: [], action: block }`,
-  }).replace('upstreams:\n', `upstreams:\n  sovereign: { url: "${sovereign.url}", dialect: openai-compatible }\n`))
+  }).replace('upstreams:\n', `upstreams:
+  sovereign: { url: "${sovereign.url}", dialect: openai-compatible }
+  azure: { url: "${upstream.url}", dialect: azure-openai, model_aliases: { voice-desk: gpt-realtime } }
+`).replace('      upstreams: [openai]\n      models: ["gpt-*"]', '      upstreams: [openai, azure]\n      models: ["gpt-*"]'))
   t.teardown(gw.close)
   const realtime = (query: string, ip: string): { ws: WebSocket, messages: () => Promise<Record<string, any>> } => {
     const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/openai/v1/realtime${query}`, { headers: { 'x-forwarded-for': ip, authorization: 'Bearer sk-realtime-never-logged' } })
@@ -89,6 +92,27 @@ t.test('realtime over WebSocket', async (t) => {
     await draining.close()
     await closed
     t.ok(Date.now() - started < 5_000, 'the gateway stopped without waiting for the session to end')
+  })
+
+  t.test('Azure: /openai/realtime?deployment= is decided as the deployment\'s model; an upstream that declines to switch is relayed', async (t) => {
+    const hk = new WebSocket(`${gw.url.replace('http', 'ws')}/azure/openai/realtime?api-version=2025-04-01-preview&deployment=voice-desk`, { headers: { 'x-forwarded-for': MAINLAND_CHINA } })
+    const [, refused] = await once(hk, 'unexpected-response') as [unknown, import('node:http').IncomingMessage]
+    refused.resume()
+    t.equal(refused.statusCode, 451)
+    t.match(gw.decisions().at(-1), { model: 'voice-desk', canonical_model: 'gpt-realtime', rule: 'openai-frontier', action: 'block' })
+    hk.on('error', () => {})
+    hk.terminate()
+    // The fake serves Realtime at /v1/realtime only: it answers this upgrade with a 404.
+    const us = new WebSocket(`${gw.url.replace('http', 'ws')}/azure/openai/realtime?api-version=2025-04-01-preview&deployment=voice-desk`, { headers: { 'x-forwarded-for': UNITED_STATES } })
+    const [, declined] = await once(us, 'unexpected-response') as [unknown, import('node:http').IncomingMessage]
+    let body = ''
+    for await (const chunk of declined) body += String(chunk)
+    t.equal(declined.statusCode, 404)
+    t.equal(body, '{"error":"not found"}', 'the upstream\'s answer, whole')
+    t.equal(declined.headers['x-geofence-decision-id'], gw.decisions().at(-1)?.['decision_id'])
+    t.match(gw.decisions().at(-1), { action: 'allow', status: 404 })
+    us.on('error', () => {})
+    us.terminate()
   })
 
   t.test('no ?model= is policy.unknown_model; two are refused; other paths take no upgrade', async (t) => {
