@@ -115,6 +115,20 @@ t.test('realtime over WebSocket', async (t) => {
     us.terminate()
   })
 
+  t.test('an unreachable upstream is a 502 in the dialect\'s shape, with its decision line', async (t) => {
+    const down = await startTestGateway(baseConfig('http://127.0.0.1:9'))
+    t.teardown(down.close)
+    const ws = new WebSocket(`${down.url.replace('http', 'ws')}/openai/v1/realtime?model=gpt-realtime`, { headers: { 'x-forwarded-for': UNITED_STATES } })
+    const [, res] = await once(ws, 'unexpected-response') as [unknown, import('node:http').IncomingMessage]
+    let body = ''
+    for await (const chunk of res) body += String(chunk)
+    t.equal(res.statusCode, 502)
+    t.match(JSON.parse(body), { error: { type: 'server_error', code: 'bad_gateway', message: 'the upstream could not be reached' } })
+    t.match(down.decisions().at(-1), { action: 'allow', status: 502 })
+    ws.on('error', () => {})
+    ws.terminate()
+  })
+
   t.test('no ?model= is policy.unknown_model; two are refused; other paths take no upgrade', async (t) => {
     const status = async (path: string): Promise<number> => {
       const ws = new WebSocket(`${gw.url.replace('http', 'ws')}${path}`, { headers: { 'x-forwarded-for': UNITED_STATES } })
