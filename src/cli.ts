@@ -34,7 +34,8 @@ Usage:
       Content-Encoding), a multipart field or a batch, and its canonical id.
   geofence test FILE...
       Run policy test files (YAML: config: PATH, cases: [{ name, ip, model,
-      upstream?, client?, expect: allow | block | route:MODEL }]). Prints each failure with
+      upstream?, client?, expect: allow | block | route:MODEL }]; a case may give
+      request: "METHOD /upstream/path", headers?, body? instead of model). Prints each failure with
       the decision it got and why, then "N passed, N failed". Exit status 1 on any
       failure or when there are no cases, 2 when a file cannot be read.
   geofence groups [--json]

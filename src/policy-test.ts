@@ -1,12 +1,14 @@
 // `geofence test FILE...`: table-driven policy tests for compliance teams' CI, in the spirit
 // of `opa test`. Each file names a config (relative to the test file) and cases of
-// { name, ip, model, upstream?, expect: allow | block | route:MODEL }. Every case goes through
-// the same pipeline as `explain` and a live request.
+// { name, ip, model, upstream?, client?, expect: allow | block | route:MODEL }, or, instead of
+// model and upstream, a whole request: { request: "POST /bedrock/model/.../converse",
+// headers?, body? } (a body given as a mapping is sent as JSON). Every case goes through the
+// same pipeline as `explain` and a live request.
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { LineCounter, parseDocument } from 'yaml'
 import { ConfigError } from './errors.js'
-import { explainWith, type Explanation } from './explain.js'
+import { explainRequest, explainWith, type ExplainRequest, type Explanation } from './explain.js'
 import { loadRuntime, type Runtime } from './runtime.js'
 
 export interface CaseResult {
@@ -19,9 +21,10 @@ export interface CaseResult {
   problem?: string
 }
 
-interface RawCase { name?: unknown, ip?: unknown, model?: unknown, upstream?: unknown, client?: unknown, expect?: unknown }
+interface RawCase { name?: unknown, ip?: unknown, model?: unknown, upstream?: unknown, client?: unknown, expect?: unknown, request?: unknown, headers?: unknown, body?: unknown }
 
-const CASE_KEYS = new Set(['name', 'ip', 'model', 'upstream', 'client', 'expect'])
+const CASE_KEYS = new Set(['name', 'ip', 'model', 'upstream', 'client', 'request', 'headers', 'body', 'expect'])
+const REQUEST = /^[A-Z]+ \/\S*$/
 const EXPECT = /^(allow|block|route:.+)$/
 
 export async function runPolicyTests (files: readonly string[]): Promise<CaseResult[]> {
@@ -42,7 +45,14 @@ export async function runPolicyTests (files: readonly string[]): Promise<CaseRes
     cases.forEach((c, i) => {
       if (c === null || typeof c !== 'object') { problems.push({ path: ['cases', i], message: 'a case is a mapping' }); return }
       for (const key of Object.keys(c)) if (!CASE_KEYS.has(key)) problems.push({ path: ['cases', i, key], message: `unknown key "${key}" (known keys: ${[...CASE_KEYS].join(', ')})` })
-      for (const key of ['name', 'ip', 'model', 'expect'] as const) if (typeof c[key] !== 'string') problems.push({ path: ['cases', i, key], message: 'required, a string' })
+      for (const key of ['name', 'ip', 'expect'] as const) if (typeof c[key] !== 'string') problems.push({ path: ['cases', i, key], message: 'required, a string' })
+      if ((c.model === undefined) === (c.request === undefined)) problems.push({ path: ['cases', i], message: 'a case names a model, or a whole request (request: "POST /upstream/path"), not both' })
+      if (c.model !== undefined && typeof c.model !== 'string') problems.push({ path: ['cases', i, 'model'], message: 'must be a string' })
+      if (c.request !== undefined && (typeof c.request !== 'string' || !REQUEST.test(c.request))) problems.push({ path: ['cases', i, 'request'], message: 'must be "METHOD /upstream/path?query"' })
+      if (c.request === undefined && (c.headers !== undefined || c.body !== undefined)) problems.push({ path: ['cases', i], message: 'headers and body go with request' })
+      if (c.request !== undefined && c.upstream !== undefined) problems.push({ path: ['cases', i, 'upstream'], message: 'a request names its upstream in its path' })
+      if (c.headers !== undefined && (c.headers === null || typeof c.headers !== 'object' || Object.values(c.headers).some((v) => typeof v !== 'string'))) problems.push({ path: ['cases', i, 'headers'], message: 'must map header names to strings' })
+      if (c.body !== undefined && (c.body === null || (typeof c.body !== 'string' && typeof c.body !== 'object'))) problems.push({ path: ['cases', i, 'body'], message: 'must be a string, or a mapping sent as JSON' })
       for (const key of ['upstream', 'client'] as const) if (c[key] !== undefined && typeof c[key] !== 'string') problems.push({ path: ['cases', i, key], message: 'must be a string' })
       if (typeof c.expect === 'string' && !EXPECT.test(c.expect)) problems.push({ path: ['cases', i, 'expect'], message: 'must be allow, block or route:MODEL' })
     })
@@ -62,7 +72,9 @@ export async function runPolicyTests (files: readonly string[]): Promise<CaseRes
     for (const c of cases) {
       const name = c.name as string
       const expect = c.expect as string
-      const e = explainWith(runtime, c.ip as string, c.model as string, c.upstream as string | undefined, c.client as string | undefined)
+      const e = c.request === undefined
+        ? explainWith(runtime, c.ip as string, c.model as string, c.upstream as string | undefined, c.client as string | undefined)
+        : await explainRequest(runtime, c.ip as string, caseRequest(c), c.client as string | undefined)
       if ('problem' in e) {
         results.push({ file, name, expect, got: 'error', ok: false, problem: e.problem })
         continue
@@ -72,6 +84,13 @@ export async function runPolicyTests (files: readonly string[]): Promise<CaseRes
     }
   }
   return results
+}
+
+function caseRequest (c: RawCase): ExplainRequest {
+  const [method = '', url = '/'] = (c.request as string).split(' ')
+  const headers = Object.fromEntries(Object.entries((c.headers ?? {}) as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v]))
+  const body = c.body === undefined ? undefined : Buffer.from(typeof c.body === 'string' ? c.body : JSON.stringify(c.body), 'utf8')
+  return { method, url, headers, body }
 }
 
 export function formatResults (results: readonly CaseResult[]): string {

@@ -95,3 +95,41 @@ cases:
   const explained = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'explain', '--config', join(dir, 'clients.yaml'), '--ip', '8.8.8.8', '--model', 'claude-opus-4-1', '--client', 'research-app', '--json'], { encoding: 'utf8' })
   t.match(JSON.parse(explained.stdout), { action: 'allow', rule: 'opus-research', client: 'research-app' })
 })
+
+t.test('cases can be whole requests, read as serve reads them', async (t) => {
+  writeFileSync(join(dir, 'requests.yaml'), `
+upstreams:
+  anthropic: { url: "http://127.0.0.1:1", dialect: anthropic }
+  bedrock: { url: "http://127.0.0.1:1", dialect: bedrock }
+policy:
+  rules:
+    - { name: frontier, models: ["claude-*"], deny: [HK, CN], action: block }
+    - { name: others, deny: [], action: block }
+`)
+  const file = join(dir, 'requests.test.yaml')
+  writeFileSync(file, `config: requests.yaml
+cases:
+  - { name: Claude on Bedrock by its SDK's encoded id, ip: 203.198.0.1, request: "POST /bedrock/model/apac.anthropic.claude-sonnet-4-20250514-v1%3A0/converse", body: { messages: [] }, expect: block }
+  - { name: the same from the US, ip: 8.8.8.8, request: "POST /bedrock/model/apac.anthropic.claude-sonnet-4-20250514-v1%3A0/converse", body: { messages: [] }, expect: allow }
+  - { name: a body that names two models is refused, ip: 8.8.8.8, request: "POST /anthropic/v1/messages", headers: { Content-Type: application/json }, body: '{"model":"x","model":"claude-sonnet-4-5"}', expect: block }
+  - { name: a double-encoded path is refused, ip: 8.8.8.8, request: "POST /anthropic/v1%252Fmessages", body: { model: claude-sonnet-4-5 }, expect: block }
+  - { name: a wrong expectation, ip: 8.8.8.8, request: "POST /anthropic/v1/messages", body: { model: claude-sonnet-4-5 }, expect: block }
+`)
+  const r = run(file)
+  t.equal(r.status, 1, r.stdout + r.stderr)
+  t.match(r.stdout, /FAIL .*: a wrong expectation\n {5}expected block, got allow: rule frontier: country US passes rule frontier/)
+  t.match(r.stdout, /^4 passed, 1 failed\n$/m)
+
+  const bad = join(dir, 'requests-bad.test.yaml')
+  writeFileSync(bad, `config: requests.yaml
+cases:
+  - { name: both, ip: 8.8.8.8, model: m, request: "POST /anthropic/v1/messages", expect: allow }
+  - { name: a body without a request, ip: 8.8.8.8, model: m, body: {}, expect: allow }
+  - { name: not a request line, ip: 8.8.8.8, request: "post anthropic", expect: allow }
+`)
+  const b = run(bad)
+  t.equal(b.status, 2)
+  t.match(b.stderr, /cases\[0\]: a case names a model, or a whole request/)
+  t.match(b.stderr, /cases\[1\]: headers and body go with request/)
+  t.match(b.stderr, /cases\[2\]\.request: must be "METHOD \/upstream\/path\?query"/)
+})
