@@ -160,7 +160,7 @@ export function decideModel (caller: Caller, model: string | null, extra: Extra 
 
 /** The canonical id of a model as a request names it: model_aliases first, then the dialect's opaque ids. */
 function identity (dialect: Dialect, upstream: UpstreamConfig, model: string): { canonical: string | null, raw?: string, unknown?: string } {
-  const alias = upstream.modelAliases.get(model.toLowerCase())
+  const alias = upstream.modelAliases.size === 0 ? undefined : upstream.modelAliases.get(model.toLowerCase())
   if (alias !== undefined) return { canonical: canonicalModelId(alias), raw: alias.toLowerCase() }
   const opaque = dialect.opaque?.(model)
   if (opaque != null) return { canonical: null, unknown: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
