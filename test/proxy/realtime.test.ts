@@ -1,9 +1,13 @@
 // OpenAI Realtime over WebSocket: the upgrade is decided like any request before anything is
 // proxied (the model from ?model=), refused with an HTTP answer in OpenAI's shape, or tunnelled
-// frame by frame. The client is `ws`, the library under the openai SDK's OpenAIRealtimeWS
-// (which always dials wss://, while the sidecar listens on plain HTTP: see the README).
+// frame by frame. The openai SDK's OpenAIRealtimeWS is the client where it can be (it always
+// dials wss://: a plain connection is handed to it, as the README shows); `ws`, the library it
+// wraps, where a test needs the raw HTTP answer.
 import { once } from 'node:events'
+import net from 'node:net'
 import t from 'tap'
+import OpenAI from 'openai'
+import { OpenAIRealtimeWS } from 'openai/realtime/ws'
 import WebSocket from 'ws'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 import { baseConfig, startTestGateway } from '../support/gateway.js'
@@ -57,6 +61,30 @@ t.test('realtime over WebSocket', async (t) => {
     rt.close()
     t.match(gw.decisions().at(-1), { method: 'GET', path: '/openai/v1/realtime', model: 'gpt-realtime', action: 'allow', status: 101, rule: 'openai-frontier' })
     t.notMatch(gw.rawLogs(), /sk-realtime-never-logged/)
+  })
+
+  t.test('the openai SDK\'s OpenAIRealtimeWS, over a plain connection to the sidecar', async (t) => {
+    const { port } = new URL(gw.url)
+    const client = new OpenAI({ apiKey: 'sk-realtime-never-logged', baseURL: `${gw.url}/openai/v1` })
+    const rt = new OpenAIRealtimeWS({
+      model: 'gpt-realtime',
+      options: { headers: { 'x-forwarded-for': UNITED_STATES }, createConnection: () => net.connect(Number(port), '127.0.0.1') },
+    }, client)
+    const created = await new Promise<{ session: { model: string } }>((resolve) => { rt.on('session.created', resolve as never) })
+    t.equal(created.session.model, 'gpt-realtime')
+    const done = new Promise<{ response: { metadata: { echo: string } } }>((resolve) => { rt.on('response.done', resolve as never) })
+    rt.send({ type: 'response.create' })
+    t.equal((await done).response.metadata.echo, 'response.create')
+    rt.close()
+    t.match(gw.decisions().at(-1), { model: 'gpt-realtime', action: 'allow', status: 101 })
+
+    const blocked = new OpenAIRealtimeWS({
+      model: 'gpt-realtime',
+      options: { headers: { 'x-forwarded-for': MAINLAND_CHINA }, createConnection: () => net.connect(Number(port), '127.0.0.1') },
+    }, client)
+    const error = await new Promise<Error>((resolve) => { blocked.on('error', resolve) })
+    t.match(error.message, /451/, 'the SDK reports the refused upgrade')
+    t.match(gw.decisions().at(-1), { model: 'gpt-realtime', action: 'block', status: 451 })
   })
 
   t.test('a refused upgrade is an HTTP 451 in OpenAI\'s shape, and nothing reaches the upstream', async (t) => {
