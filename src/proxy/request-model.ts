@@ -15,7 +15,7 @@ export interface BodyModel {
   member: Member
 }
 
-export function parseObject (body: Buffer | undefined): Record<string, unknown> {
+function parseObject (body: Buffer | undefined): Record<string, unknown> {
   if (body === undefined || body.length === 0) {
     throw new GatewayError('invalid_request', 'the request has no body; a JSON body with a "model" is required')
   }
