@@ -7,8 +7,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import type { Logger } from 'pino'
-import { GatewayError, STATUS, type ErrorKind } from './errors.js'
-import { DIALECTS, type Dialect } from './dialects/registry.js'
+import { GatewayError } from './errors.js'
 import { replaceValue } from './proxy/json-members.js'
 import { resolveClientIp } from './geo/client-ip.js'
 import { UNKNOWN_ADDRESS } from './geo/locator.js'
@@ -18,7 +17,8 @@ import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import underPressure from '@fastify/under-pressure'
 import type { Metrics } from './observability/metrics.js'
 import { locate, readRequest, routedPath, routedQuery } from './proxy/read-request.js'
-import { DECISION_HEADER, ROUTED_MODEL_HEADER, blockMessage, errorBody } from './proxy/responses.js'
+import { DECISION_HEADER, ROUTED_MODEL_HEADER, blockRefusal, errorRefusal, type Refusal } from './proxy/responses.js'
+import { mountName } from './proxy/upstream-path.js'
 import type { Runtime, RuntimeRef } from './runtime.js'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -142,19 +142,12 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
 
   app.setErrorHandler((error, request, reply) => {
     const err = asGatewayError(error)
-    const st = request.geofence
-    // Refused before a decision (400, 404, 413, 415): that refusal is the decision. After an
-    // allow, an upstream failure (502, 504) leaves the decision as it was.
-    if (st !== null && st.decision === null) st.decision = { action: 'block', enforced: true, rule: null, reason: err.message }
     if (err.status >= 500) request.log.error({ err: error }, 'request failed')
-    const upstream = st?.upstream == null ? undefined : st.runtime.config.upstreams.get(st.upstream)
-    const dialect = upstream === undefined ? undefined : DIALECTS[upstream.dialect]
-    reply.code(err.status).headers(dialect?.errorHeaders?.(err.kind) ?? {}).type('application/json').send(errorBody(dialect, err.kind, err.message, request.id))
+    send(reply, errorRefusal(request.geofence, err, request.id))
   })
 
   app.setNotFoundHandler((request, reply) => {
-    request.geofence.decision = { action: 'block', enforced: true, rule: null, reason: 'no upstream is mounted at this path' }
-    reply.code(404).type('application/json').send(errorBody(undefined, 'not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`, request.id))
+    send(reply, errorRefusal(request.geofence, new GatewayError('not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`), request.id))
   })
 
   // One route for every upstream, so that a reload can add, remove or re-point upstreams.
@@ -232,23 +225,13 @@ function authenticate (headers: IncomingMessage['headers'], clients: ReadonlyMap
   return clients.get(createHash('sha256').update(token).digest('hex')) ?? null
 }
 
-/** The first path segment: the upstream's mount name. */
-function mountName (url: string): string {
-  const end = url.slice(1).search(/[/?]/)
-  return end === -1 ? url.slice(1) : url.slice(1, end + 1)
-}
-
 async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Metrics, onCut: (request: FastifyRequest, reply: FastifyReply) => void): Promise<FastifyReply> {
   const st = request.geofence
   const { runtime, located } = st
-  const upstream = st.upstream === null ? undefined : runtime.config.upstreams.get(st.upstream)
-  if (upstream === undefined || located === null) {
-    throw new GatewayError('not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`)
-  }
-  const { dialect, endpoint, path } = located
+  if (located === null) throw new GatewayError('not_found', `no upstream is mounted at ${request.url.split('?')[0] ?? ''}`)
+  const { endpoint, path, upstream } = located
   const read = await readRequest({
     runtime,
-    upstream,
     located,
     method: request.method,
     headers: request.headers,
@@ -264,8 +247,7 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   st.decision = decision
   if (decision.enforced && decision.action === 'block') {
     // The block path answers directly: no exception (and no stack trace) per refusal.
-    const message = blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId)
-    return reply.code(STATUS.blocked).headers(dialect.errorHeaders?.('blocked') ?? {}).type('application/json').send(dialect.renderError('blocked', message, st.decisionId))
+    return send(reply, blockRefusal(st, decision))
   }
   let target = upstream
   let body = request.body as Buffer | undefined
@@ -344,6 +326,10 @@ function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength:
   payload.on('data', onData)
   payload.on('end', onEnd)
   payload.on('error', onError)
+}
+
+function send (reply: FastifyReply, r: Refusal): FastifyReply {
+  return reply.code(r.status).headers(r.headers).type('application/json').send(r.body)
 }
 
 function tooLarge (limit: number, server: { bodyLimit: number }): GatewayError {

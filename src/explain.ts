@@ -7,6 +7,7 @@ import { GatewayError } from './errors.js'
 import { globToRegExp } from './policy/compile.js'
 import type { Decision } from './policy/evaluate.js'
 import { decideModel, locate, readRequest, type Caller, type Located } from './proxy/read-request.js'
+import { mountName } from './proxy/upstream-path.js'
 import { loadRuntime, type Runtime } from './runtime.js'
 import type { Location } from './geo/locator.js'
 
@@ -60,7 +61,7 @@ export function explainWith (runtime: Runtime, ip: string, model: string, upstre
 /** A whole request, read as `serve` reads it: the upstream is the path's first segment. */
 export async function explainRequest (runtime: Runtime, ip: string, req: ExplainRequest, client?: string): Promise<Explanation | { problem: string }> {
   if (!req.url.startsWith('/')) return { problem: `"${req.url}" is not a request path (write e.g. /anthropic/v1/messages)` }
-  const mount = /^\/([^/?]*)/.exec(req.url)?.[1] ?? ''
+  const mount = mountName(req.url)
   const caller = callerAt(runtime, ip, mount, client)
   if ('problem' in caller) return caller
   let located: Located | undefined

@@ -19,6 +19,7 @@ import { encodeSegment, upstreamPath, type UpstreamPath } from './upstream-path.
 
 /** A request's place: known before its body is read. */
 export interface Located {
+  upstream: UpstreamConfig
   dialect: Dialect
   path: UpstreamPath
   endpoint: Endpoint
@@ -35,19 +36,23 @@ export function locate (config: Config, upstream: UpstreamConfig, method: string
   if (path.encodedSlashes.some((i) => endpoint.kind !== 'path' || i !== endpoint.segment)) {
     throw new GatewayError('invalid_request', 'the request path is refused: it contains an encoded slash (%2F) outside a model id')
   }
-  return { dialect, path, endpoint, bodyLimit: endpoint.kind === 'batch' ? config.server.batchBodyLimit : config.server.bodyLimit }
+  return { upstream, dialect, path, endpoint, bodyLimit: endpoint.kind === 'batch' ? config.server.batchBodyLimit : config.server.bodyLimit }
 }
 
-export interface ReadInput {
+/** Who asks, and under which revision and upstream: what a decision needs besides the model. */
+export interface Caller {
   runtime: Runtime
   upstream: UpstreamConfig
+  client: string | null
+  location: Location
+  locationProblem: string | undefined
+}
+
+export interface ReadInput extends Omit<Caller, 'upstream'> {
   located: Located
   method: string
   headers: IncomingHttpHeaders
   body: Buffer | undefined
-  client: string | null
-  location: Location
-  locationProblem: string | undefined
 }
 
 export interface ReadResult {
@@ -66,8 +71,9 @@ export interface ReadResult {
 }
 
 export async function readRequest (input: ReadInput): Promise<ReadResult> {
-  const { runtime, upstream, located, body } = input
-  const { endpoint, dialect } = located
+  const { runtime, located, body } = input
+  const { endpoint, dialect, upstream } = located
+  const caller: Caller = { ...input, upstream }
   const applied = codings(input.headers['content-encoding'])
   const unknown = applied?.find((c) => !DECODABLE.has(c))
   if (unknown !== undefined) {
@@ -84,7 +90,7 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
     ? body
     : await decodeBody(body, applied, located.bodyLimit)
 
-  const decide = (model: string | null, extra: Extra = {}): Decided => decideModel(input, model, extra)
+  const decide = (model: string | null, extra: Extra = {}): Decided => decideModel(caller, model, extra)
   const result = (model: string | null, d: Decided, member: Member | null = null): ReadResult =>
     ({ model, canonical: d.canonical, batchModels: null, decision: d.decision, decoded, encoded: applied !== null, member })
 
@@ -139,7 +145,6 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
 
 type Extra = { unknownModel?: string, listedEndpoint?: string }
 interface Decided { decision: Decision, canonical: string | null }
-export type Caller = Pick<ReadInput, 'runtime' | 'upstream' | 'client' | 'location' | 'locationProblem'>
 
 /** The decision for one model as a request names it (null: none), by this upstream's policy. */
 export function decideModel (caller: Caller, model: string | null, extra: Extra = {}): Decided {

@@ -1,23 +1,56 @@
 // What the gateway answers by itself, in HTTP and on a refused WebSocket upgrade alike: the
-// headers it stamps, the message of a block, and an error body in the upstream's dialect.
-import type { Dialect } from '../dialects/registry.js'
-import type { ErrorKind } from '../errors.js'
+// headers it stamps, and every refusal (a block, or an error) as status, headers and body in
+// the dialect of the upstream the request was for.
+import { DIALECTS, type Dialect } from '../dialects/registry.js'
+import { STATUS, type ErrorKind, type GatewayError } from '../errors.js'
+import type { RequestState } from '../observability/decision-log.js'
+import type { Decision } from '../policy/evaluate.js'
 
 export const DECISION_HEADER = 'x-geofence-decision-id'
 
 export const ROUTED_MODEL_HEADER = 'x-geofence-routed-model'
 
-export function blockMessage (model: string | null, country: string | null, rule: string | null, reason: string, id: string): string {
+export interface Refusal {
+  status: number
+  headers: Readonly<Record<string, string>>
+  body: unknown
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = {}
+
+/** The 451 for a request the policy blocks: its message names the model, the place, the rule and why. */
+export function blockRefusal (st: RequestState, decision: Decision): Refusal {
+  const message = blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId)
+  return shaped(dialectOf(st), 'blocked', message, st.decisionId)
+}
+
+/**
+ * An error the gateway answers with. A request refused before any decision (400, 404, 413,
+ * 415) takes the refusal as its decision; after an allow (502, 504) the decision stays.
+ */
+export function errorRefusal (st: RequestState | null, err: GatewayError, id: string): Refusal {
+  if (st !== null && st.decision === null) st.decision = { action: 'block', enforced: true, rule: null, reason: err.message }
+  return shaped(st === null ? undefined : dialectOf(st), err.kind, err.message, id)
+}
+
+/** The dialect of the upstream a request was for, known even when its path could not be read. */
+function dialectOf (st: RequestState): Dialect | undefined {
+  const upstream = st.located?.upstream ?? (st.upstream === null ? undefined : st.runtime.config.upstreams.get(st.upstream))
+  return upstream === undefined ? undefined : DIALECTS[upstream.dialect]
+}
+
+function shaped (dialect: Dialect | undefined, kind: ErrorKind, message: string, id: string): Refusal {
+  return {
+    status: STATUS[kind],
+    headers: dialect?.errorHeaders?.(kind) ?? NO_HEADERS,
+    body: dialect === undefined ? { error: { type: kind, message, decision_id: id } } : dialect.renderError(kind, message, id),
+  }
+}
+
+function blockMessage (model: string | null, country: string | null, rule: string | null, reason: string, id: string): string {
   const what = model === null ? 'This request' : `Model "${model}"`
   const where = country === null ? 'from an unknown location' : `from ${country}`
   // Without a rule, the reason names the setting that decided (policy.default, policy.unknown_model).
   const by = rule === null ? 'the policy' : `rule "${rule}"`
   return `${what} is not available ${where}: blocked by ${by} (${reason}). Decision id ${id}.`
-}
-
-/** An error body in the dialect's shape; a generic one where no upstream is known. */
-export function errorBody (dialect: Dialect | undefined, kind: ErrorKind, message: string, id: string): unknown {
-  return dialect === undefined
-    ? { error: { type: kind, message, decision_id: id } }
-    : dialect.renderError(kind, message, id)
 }

@@ -30,6 +30,12 @@ const CONTROL = /[\u0000-\u001f\u007f]/
 const REFUSED_PLAIN = /\/\/|\\|\/\.\.?(?:\/|$)|[\u0000-\u001f\u007f]/
 const NONE: readonly number[] = []
 
+/** The first path segment of a request target: the name of the upstream mounted there. */
+export function mountName (url: string): string {
+  const end = url.slice(1).search(/[/?]/)
+  return end === -1 ? url.slice(1) : url.slice(1, end + 1)
+}
+
 export function upstreamPath (rawUrl: string, mount: string): UpstreamPath {
   const q = rawUrl.indexOf('?')
   const full = q === -1 ? rawUrl : rawUrl.slice(0, q)

@@ -5,11 +5,11 @@
 import http, { STATUS_CODES, type IncomingMessage } from 'node:http'
 import https from 'node:https'
 import type { Duplex } from 'node:stream'
-import { GatewayError, STATUS } from '../errors.js'
+import { GatewayError } from '../errors.js'
 import type { RequestState } from '../observability/decision-log.js'
 import { upstreamHeaders } from './forward.js'
 import { readRequest, routedQuery } from './read-request.js'
-import { DECISION_HEADER, ROUTED_MODEL_HEADER, blockMessage, errorBody } from './responses.js'
+import { DECISION_HEADER, ROUTED_MODEL_HEADER, blockRefusal, errorRefusal, type Refusal } from './responses.js'
 
 type Log = (status: number, cut?: string) => void
 
@@ -20,15 +20,13 @@ export async function handleUpgrade (req: IncomingMessage, socket: Duplex, head:
   socket.on('error', () => { socket.destroy() })
   try {
     if (error !== null) throw error
-    const upstream = st.upstream === null ? undefined : st.runtime.config.upstreams.get(st.upstream)
-    if (upstream === undefined || st.located === null) throw new GatewayError('not_found', `no upstream is mounted at ${(req.url ?? '').split('?')[0] ?? ''}`)
-    const { path, endpoint } = st.located
+    if (st.located === null) throw new GatewayError('not_found', `no upstream is mounted at ${(req.url ?? '').split('?')[0] ?? ''}`)
+    const { path, endpoint, upstream } = st.located
     if (endpoint.kind !== 'query') {
       throw new GatewayError('invalid_request', 'a WebSocket upgrade is taken only where the connection names its model (OpenAI Realtime: GET /v1/realtime?model=...)')
     }
     const read = await readRequest({
       runtime: st.runtime,
-      upstream,
       located: st.located,
       method: req.method ?? 'GET',
       headers: req.headers,
@@ -42,9 +40,7 @@ export async function handleUpgrade (req: IncomingMessage, socket: Duplex, head:
     const { decision } = read
     st.decision = decision
     if (decision.enforced && decision.action === 'block') {
-      const message = blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId)
-      refuse(socket, st, STATUS.blocked, { ...st.located.dialect.errorHeaders?.('blocked') }, st.located.dialect.renderError('blocked', message, st.decisionId))
-      log(STATUS.blocked)
+      refuse(socket, st, blockRefusal(st, decision), log)
       return
     }
     const route = decision.enforced ? decision.route : undefined
@@ -60,10 +56,7 @@ export async function handleUpgrade (req: IncomingMessage, socket: Duplex, head:
     tunnel(socket, head, st, url, headers, extra, target.timeouts.connectMs, log)
   } catch (err) {
     const e = err instanceof GatewayError ? err : new GatewayError('internal', 'internal error in the gateway', { cause: err })
-    if (st.decision === null) st.decision = { action: 'block', enforced: true, rule: null, reason: e.message }
-    const dialect = st.located?.dialect
-    refuse(socket, st, e.status, { ...dialect?.errorHeaders?.(e.kind) }, errorBody(dialect, e.kind, e.message, st.decisionId))
-    log(e.status)
+    refuse(socket, st, errorRefusal(st, e, st.decisionId), log)
   }
 }
 
@@ -106,19 +99,19 @@ function tunnel (socket: Duplex, head: Buffer, st: RequestState, url: URL, heade
       return
     }
     const e = err instanceof GatewayError ? err : new GatewayError('bad_gateway', 'the upstream could not be reached', { cause: err })
-    const dialect = st.located?.dialect
-    refuse(socket, st, e.status, { ...dialect?.errorHeaders?.(e.kind) }, errorBody(dialect, e.kind, e.message, st.decisionId))
-    log(e.status)
+    refuse(socket, st, errorRefusal(st, e, st.decisionId), log)
   })
   upReq.end()
 }
 
-/** An HTTP answer on the raw socket of a refused upgrade; the connection then closes. */
-function refuse (socket: Duplex, st: RequestState, status: number, headers: Record<string, string>, body: unknown): void {
-  if (socket.destroyed) return
-  const text = JSON.stringify(body)
-  const lines = Object.entries({ ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), [DECISION_HEADER]: st.decisionId, connection: 'close' })
-  socket.end(`${statusLine(status)}${lines.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${text}`)
+/** A refusal as an HTTP answer on the raw socket of an upgrade, then its decision line; the connection closes. */
+function refuse (socket: Duplex, st: RequestState, r: Refusal, log: Log): void {
+  if (!socket.destroyed) {
+    const text = JSON.stringify(r.body)
+    const lines = Object.entries({ ...r.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), [DECISION_HEADER]: st.decisionId, connection: 'close' })
+    socket.end(`${statusLine(r.status)}${lines.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${text}`)
+  }
+  log(r.status)
 }
 
 function statusLine (status: number, message?: string): string {

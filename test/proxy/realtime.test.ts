@@ -172,5 +172,14 @@ t.test('realtime over WebSocket', async (t) => {
     t.equal(await status('/openai/v1/chat/completions'), 400)
     t.match(gw.decisions().at(-1), { action: 'block', status: 400, reason: /a WebSocket upgrade is taken only where the connection names its model/ })
     t.equal(await status('/nowhere/v1/realtime?model=gpt-realtime'), 404)
+    // A path that cannot be read is refused in the upstream's shape, as it is over plain HTTP.
+    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/openai/v1//realtime?model=gpt-realtime`, { headers: { 'x-forwarded-for': UNITED_STATES } })
+    const [, res] = await once(ws, 'unexpected-response') as [unknown, import('node:http').IncomingMessage]
+    let body = ''
+    for await (const chunk of res) body += String(chunk)
+    t.equal(res.statusCode, 400)
+    t.same(JSON.parse(body), { error: { message: 'the request path is refused: it contains an empty segment (//)', type: 'invalid_request_error', param: null, code: null } })
+    ws.on('error', () => {})
+    ws.terminate()
   })
 })
