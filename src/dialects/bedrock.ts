@@ -9,6 +9,7 @@
 // Errors: {"message":"..."} with the exception named in x-amzn-ErrorType, which the AWS SDK
 // turns into its typed exception (AccessDeniedException, ValidationException, ...).
 import type { ErrorKind } from '../errors.js'
+import { MODEL_ARN } from '../policy/model-id.js'
 import { NONE, type Dialect, type Endpoint } from './types.js'
 
 const EXCEPTION: Readonly<Record<ErrorKind, string>> = {
@@ -26,8 +27,6 @@ const EXCEPTION: Readonly<Record<ErrorKind, string>> = {
 
 const ACTIONS = new Set(['invoke', 'invoke-with-response-stream', 'converse', 'converse-stream', 'count-tokens'])
 const ASYNC_INVOKE: Endpoint = { kind: 'json', field: 'modelId' }
-/** ARN resource types that name a model by themselves. */
-const TRANSPARENT_ARN = /^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:(?:foundation-model|inference-profile)\//i
 
 export const bedrock: Dialect = {
   name: 'bedrock',
@@ -41,7 +40,7 @@ export const bedrock: Dialect = {
     if (method === 'POST' && path.key === '/async-invoke') return ASYNC_INVOKE
     return NONE
   },
-  opaque: (model) => (model.toLowerCase().startsWith('arn:') && !TRANSPARENT_ARN.test(model)
+  opaque: (model) => (model.toLowerCase().startsWith('arn:') && !MODEL_ARN.test(model)
     ? 'this Bedrock ARN (application inference profile, provisioned or custom model) does not say which model it serves'
     : null),
   signed: true,

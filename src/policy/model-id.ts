@@ -13,7 +13,8 @@ const GEO_PREFIXES = ['us', 'us-gov', 'eu', 'apac', 'global', 'jp', 'au', 'ca']
 /** Vertex publishers and the `publisher/model` form of Vertex's OpenAI-compatible endpoint. */
 const PUBLISHERS = ['google', 'anthropic', 'meta', 'mistralai', 'mistral-ai', 'openai', 'deepseek-ai', 'qwen', 'ai21']
 
-const ARN = /^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:(?:foundation-model|inference-profile)\/(.+)$/
+/** A Bedrock ARN that names its model: a foundation model or a cross-region inference profile. */
+export const MODEL_ARN = /^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:(?:foundation-model|inference-profile)\/(.+)$/i
 const RESOURCE = /^(?:projects\/[^/]+\/locations\/[^/]+\/)?publishers\/[^/]+\/models\/(.+)$/
 const PUBLISHER = new RegExp(`^(?:${PUBLISHERS.join('|')})/(.+)$`)
 const BEDROCK = new RegExp(`^(?:(?:${GEO_PREFIXES.join('|')})\\.)?(?:${BEDROCK_VENDORS.join('|')})\\.(.+)$`)
@@ -37,7 +38,7 @@ export function canonicalModelId (model: string): string {
 
 function canonicalOf (model: string): string {
   let id = model.trim().toLowerCase()
-  id = ARN.exec(id)?.[1] ?? id
+  id = MODEL_ARN.exec(id)?.[1] ?? id
   id = RESOURCE.exec(id)?.[1] ?? id
   if (id.startsWith('models/')) id = id.slice('models/'.length)
   id = PUBLISHER.exec(id)?.[1] ?? id
