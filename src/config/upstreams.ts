@@ -61,7 +61,7 @@ export function validateUpstreams (raw: RawConfig['upstreams'], problem: Problem
     }
     const modelAliases = new Map<string, string>()
     for (const [alias, model] of Object.entries(up.model_aliases ?? {})) {
-      if (model.length > 256 || /[\u0000-\u001f]/.test(model)) problem(['upstreams', name, 'model_aliases', alias], `"${model}" is not a model id`)
+      if (model.length > 256 || /[\u0000-\u001f]/.test(model)) problem(['upstreams', name, 'model_aliases', alias], `${JSON.stringify(model)} is not a model id (over 256 characters, or control characters)`)
       modelAliases.set(alias.toLowerCase(), model)
     }
     const endpoints = endpointPattern(up.endpoints ?? [], (i, message) => { problem(['upstreams', name, 'endpoints', i], message) })

@@ -125,3 +125,23 @@ t.test('a database that cannot be opened stops the start, pointing at its entry'
   t.ok(err instanceof ConfigError)
   t.equal((err as Error).message, `${file}:5:15: geoip.databases[0]: cannot use the database /nonexistent/GeoLite2-Country.mmdb: no such file`)
 })
+
+t.test('upstream keys of the dialects: endpoints, model_aliases, aws_sigv4, batch_body_limit', async (t) => {
+  const yaml = GOOD.replace('  openai:    { url: https://api.openai.com, dialect: openai }', `  openai:    { url: https://api.openai.com, dialect: openai, endpoints: ["GET /v1/models", "get /v1/files", "GET /v1//models", "GET v1/models"] }
+  azure:     { url: https://x.openai.azure.com, dialect: azure-openai, model_aliases: { prod: "gpt-4o\\n" } }
+  bedrock:
+    url: https://bedrock-runtime.us-east-1.amazonaws.com
+    dialect: bedrock
+    aws_sigv4: { region: us-east-1, access_key_id: AKID, secret_access_key: "file:/nonexistent/aws-secret" }`)
+    .replace('body_limit: 32mb }', 'body_limit: 32mb, batch_body_limit: lots }')
+  const found = problems(yaml)
+  t.match(found, [
+    /policy\.yaml:1:\d+: server\.batch_body_limit: "lots" is not a size/,
+    /upstreams\.openai\.endpoints\[1\]: "get \/v1\/files" is not an endpoint/,
+    /upstreams\.openai\.endpoints\[2\]: "GET \/v1\/\/models": write the path decoded, without empty or dot segments/,
+    /upstreams\.openai\.endpoints\[3\]: "GET v1\/models" is not an endpoint/,
+    /upstreams\.azure\.model_aliases\.prod: "gpt-4o\\n" is not a model id/,
+    /upstreams\.bedrock\.aws_sigv4\.secret_access_key: cannot read \/nonexistent\/aws-secret: ENOENT/,
+  ])
+  t.equal(found.length, 6, found.join('\n'))
+})
