@@ -72,6 +72,12 @@ policy:
     t.equal(audio.status, 451)
   })
 
+  t.test('the classic Responses API names the deployment in the body', async (t) => {
+    const hk = await send(`${gw.url}/azure/openai/responses?api-version=2025-04-01-preview`, { body: '{"model":"prod-chat","input":"hi"}', headers: { 'x-forwarded-for': HONG_KONG } })
+    t.equal(hk.status, 451)
+    t.match(gw.decisions().at(-1), { model: 'prod-chat', canonical_model: 'gpt-4o-2024-11-20', rule: 'openai-frontier' })
+  })
+
   t.test('the v1 API: the openai SDK with the deployment as the body\'s model', async (t) => {
     const v1 = (ip: string): OpenAI => new OpenAI({ apiKey: 'k', baseURL: `${gw.url}/azure/openai/v1`, defaultHeaders: { 'x-forwarded-for': ip }, maxRetries: 0 })
     const ok = await v1(UNITED_STATES).chat.completions.create({ ...chat, model: 'prod-chat' })

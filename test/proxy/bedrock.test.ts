@@ -123,6 +123,12 @@ policy:
     t.same(res.json(), { message: `the path names model "${SONNET}" and the body names "gpt-4o"; a request names one model` })
   })
 
+  t.test('CountTokens names the model in the path too', async (t) => {
+    const res = await send(`${gw.url}/bedrock/model/${encodeURIComponent(SONNET)}/count-tokens`, { body: '{"input":{"converse":{"messages":[]}}}', headers: { 'x-forwarded-for': HONG_KONG } })
+    t.equal(res.status, 451)
+    t.match(gw.decisions().at(-1), { model: SONNET, rule: 'claude-frontier' })
+  })
+
   t.test('StartAsyncInvoke names the model as the body\'s modelId', async (t) => {
     const res = await send(`${gw.url}/bedrock/async-invoke`, { body: JSON.stringify({ modelId: SONNET, modelInput: {}, outputDataConfig: {} }), headers: { 'content-type': 'application/json', 'x-forwarded-for': HONG_KONG } })
     t.equal(res.status, 451)

@@ -21,6 +21,7 @@ t.test('OpenAI JSON endpoints name the model in the body', async (t) => {
     ['/v1/audio/speech', { model: 'gpt-4o-mini-tts', input: 'x', voice: 'alloy' }],
     ['/v1/embeddings', { model: 'gpt-embedding-x', input: 'x' }],
     ['/v1/responses', { model: 'gpt-5', input: 'x' }],
+    ['/v1/realtime/sessions', { model: 'gpt-realtime' }],
   ] as const) {
     const before = upstream.calls.length
     const cn = await send(`${gw.url}/openai${path}`, { body: JSON.stringify(body), headers: jsonFrom(MAINLAND_CHINA) })
@@ -54,6 +55,11 @@ t.test('OpenAI batches: the models are in an uploaded file, so policy.unknown_mo
   t.equal(upstream.calls.at(-1)?.url, '/v1/batches')
   const listing = await send(`${allowing.url}/openai/v1/batches`, { headers: { 'x-forwarded-for': UNITED_STATES } })
   t.equal(listing.status, 451, 'GET /v1/batches names no model: policy.default (block)')
+  for (const path of ['/v1/realtime/client_secrets', '/v1/realtime/calls']) {
+    const res = await send(`${blocking.url}/openai${path}`, { body: '{"session":{"type":"realtime","model":"gpt-realtime"}}', headers: jsonFrom(UNITED_STATES) })
+    t.equal(res.status, 451, path)
+    t.match(blocking.decisions().at(-1), { reason: /the gateway does not read the model of a realtime session configuration\): policy\.unknown_model is block/ }, path)
+  }
 })
 
 t.test('an upstream\'s endpoints list allows the model-less paths it names', async (t) => {

@@ -74,6 +74,15 @@ policy:
     t.match(gw.decisions().at(-1), { rule: 'gemini-frontier', model: 'models/gemini-2.5-flash' })
   })
 
+  t.test('batchEmbedContents: each item may name the model again, if it agrees with the path', async (t) => {
+    const path = `${gw.url}/gemini/v1beta/models/gemini-embedding-001:batchEmbedContents`
+    const agreeing = await send(path, { body: '{"requests":[{"model":"models/gemini-embedding-001","content":{}}]}', headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES } })
+    t.equal(agreeing.status, 200)
+    const other = await send(path, { body: '{"requests":[{"model":"models/gemini-2.5-pro","content":{}}]}', headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES } })
+    t.equal(other.status, 400)
+    t.equal(other.json().error.message, 'the path names model "gemini-embedding-001" and the body names "models/gemini-2.5-pro"; a request names one model')
+  })
+
   t.test('listing models names none: policy.default', async (t) => {
     const res = await send(`${gw.url}/gemini/v1beta/models`, { headers: { 'x-forwarded-for': UNITED_STATES } })
     t.equal(res.status, 451)

@@ -104,6 +104,16 @@ policy:
     t.equal((err as { status?: number }).status, 451)
   })
 
+  t.test('cachedContents and batchPredictionJobs name the model in the body', async (t) => {
+    for (const path of [`${PROJECT}/cachedContents`, `${PROJECT}/batchPredictionJobs`]) {
+      const body = JSON.stringify({ model: 'projects/bank-prod/locations/us-east5/publishers/google/models/gemini-2.5-pro' })
+      const hk = await send(`${gw.url}/vertex${path}`, { body, headers: { 'x-forwarded-for': HONG_KONG } })
+      t.equal(hk.status, 451, path)
+      t.match(gw.decisions().at(-1), { canonical_model: 'gemini-2.5-pro', rule: 'frontier' })
+      t.equal((await send(`${gw.url}/vertex${path}`, { body, headers: { 'x-forwarded-for': UNITED_STATES } })).status, 200, path)
+    }
+  })
+
   t.test('a deployed endpoint says nothing of its model: policy.unknown_model', async (t) => {
     const res = await send(`${gw.url}/vertex${PROJECT}/endpoints/1234567890:predict`, { body: '{"instances":[]}', headers: { 'x-forwarded-for': UNITED_STATES } })
     t.equal(res.status, 451)
