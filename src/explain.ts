@@ -5,7 +5,8 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { canonicalAddress } from './geo/address.js'
 import { GatewayError } from './errors.js'
 import { globToRegExp } from './policy/compile.js'
-import type { Decision } from './policy/evaluate.js'
+import { canonicalModelId } from './policy/model-id.js'
+import { decidedBy, type Decision } from './policy/evaluate.js'
 import { decideModel, locate, readRequest, type Caller, type Located } from './proxy/read-request.js'
 import { mountName } from './proxy/upstream-path.js'
 import { loadRuntime, type Runtime } from './runtime.js'
@@ -126,7 +127,9 @@ function explanation (caller: Caller & { address: string }, decision: Decision, 
 function inferUpstream (runtime: Runtime, model: string): string {
   const first = [...runtime.config.upstreams.keys()][0] ?? ''
   if (runtime.config.upstreams.size === 1) return first
-  const rule = runtime.config.policy.rules.find((r) => r.modelsListed && globToRegExp(r.models).test(model))
+  // As serve matches: the canonical id or the id as written.
+  const ids = [model, canonicalModelId(model)]
+  const rule = runtime.config.policy.rules.find((r) => r.modelsListed && ids.some((id) => globToRegExp(r.models).test(id)))
   return rule?.upstreams?.[0] ?? first
 }
 
@@ -134,7 +137,7 @@ export function formatExplanation (e: Explanation): string {
   const where = e.location.country ?? `unknown (${e.location.reason ?? 'no country'})`
   return [
     `decision:  ${e.action}${e.route === undefined ? '' : ` to ${e.route.upstream} (${e.route.model})`}${e.action !== 'allow' && !e.enforced ? ' (dry-run: recorded, not enforced)' : ''}`,
-    `rule:      ${e.rule ?? 'policy.default'}`,
+    `rule:      ${e.rule ?? decidedBy(e)}`,
     `reason:    ${e.reason}`,
     `client:    ${e.client_ip} -> ${where}${e.location.subdivisions.length > 0 ? ` ${e.location.subdivisions.join(' ')}` : ''} (source: ${e.location.source}${e.location.network === undefined ? '' : ` ${e.location.network}`}${e.location.database === undefined ? '' : `, ${e.location.database}`})${e.location.anonymous.length > 0 ? ` anonymous: ${e.location.anonymous.join(', ')}` : ''}`,
     `upstream:  ${e.upstream}`,

@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path'
 import { LineCounter, parseDocument } from 'yaml'
 import { ConfigError } from './errors.js'
 import { explainRequest, explainWith, type ExplainRequest, type Explanation } from './explain.js'
+import { decidedBy } from './policy/evaluate.js'
 import { loadRuntime, type Runtime } from './runtime.js'
 
 export interface CaseResult {
@@ -99,7 +100,7 @@ export function formatResults (results: readonly CaseResult[]): string {
     if (r.ok) continue
     const why = r.problem ?? (r.explanation === undefined
       ? ''
-      : `rule ${r.explanation.rule ?? 'policy.default'}: ${r.explanation.reason}; caller ${r.explanation.client_ip} -> ${r.explanation.location.country ?? 'unknown'}${r.explanation.location.network === undefined ? '' : ` (network ${r.explanation.location.network})`}${r.explanation.enforced ? '' : ' (dry-run)'}`)
+      : `${decidedBy(r.explanation)}: ${r.explanation.reason}; caller ${r.explanation.client_ip} -> ${r.explanation.location.country ?? 'unknown'}${r.explanation.location.network === undefined ? '' : ` (network ${r.explanation.location.network})`}${r.explanation.enforced ? '' : ' (dry-run)'}`)
     lines.push(`FAIL ${r.file}: ${r.name}\n     expected ${r.expect}, got ${r.got}: ${why}`)
   }
   const passed = results.filter((r) => r.ok).length

@@ -114,11 +114,13 @@ cases:
   - { name: a body that names two models is refused, ip: 8.8.8.8, request: "POST /anthropic/v1/messages", headers: { Content-Type: application/json }, body: '{"model":"x","model":"claude-sonnet-4-5"}', expect: block }
   - { name: a double-encoded path is refused, ip: 8.8.8.8, request: "POST /anthropic/v1%252Fmessages", body: { model: claude-sonnet-4-5 }, expect: block }
   - { name: a wrong expectation, ip: 8.8.8.8, request: "POST /anthropic/v1/messages", body: { model: claude-sonnet-4-5 }, expect: block }
+  - { name: an opaque ARN wrongly expected to pass, ip: 8.8.8.8, request: "POST /bedrock/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aapplication-inference-profile%2Fx/converse", body: {}, expect: allow }
 `)
   const r = run(file)
   t.equal(r.status, 1, r.stdout + r.stderr)
   t.match(r.stdout, /FAIL .*: a wrong expectation\n {5}expected block, got allow: rule frontier: country US passes rule frontier/)
-  t.match(r.stdout, /^4 passed, 1 failed\n$/m)
+  t.match(r.stdout, /FAIL .*: an opaque ARN wrongly expected to pass\n {5}expected allow, got block: policy\.unknown_model: the model cannot be seen/)
+  t.match(r.stdout, /^4 passed, 2 failed\n$/m)
 
   const bad = join(dir, 'requests-bad.test.yaml')
   writeFileSync(bad, `config: requests.yaml

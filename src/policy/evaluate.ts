@@ -40,6 +40,12 @@ export interface Decision {
   route?: { upstream: string, model: string }
 }
 
+/** What decided, in a person's words: the rule, or the setting that decided without one. */
+export function decidedBy (d: Pick<Decision, 'rule' | 'setting'>): string {
+  if (d.rule !== null) return `rule ${d.rule}`
+  return d.setting === 'endpoints' ? 'the upstream\'s endpoints list' : `policy.${d.setting ?? 'default'}`
+}
+
 export function evaluate (policy: Policy, input: PolicyInput): Decision {
   const defaultEnforced = policy.mode === 'enforce'
   if (input.unknownModel !== undefined) {

@@ -13,8 +13,10 @@ import { DECISION_HEADER, ROUTED_MODEL_HEADER, blockRefusal, errorRefusal, type 
 
 type Log = (status: number, cut?: string) => void
 
-/** Headers of a relayed refusal that the gateway sets itself (the body is sent whole). */
-const FRAMING = new Set(['transfer-encoding', 'content-length', 'connection', 'keep-alive'])
+/** The upstream's headers the gateway always sets itself. */
+const OURS = new Set([DECISION_HEADER])
+/** ...and, on a relayed refusal, its framing too (the body is sent whole, then the connection closes). */
+const OURS_AND_FRAMING = new Set([DECISION_HEADER, 'transfer-encoding', 'content-length', 'connection', 'keep-alive'])
 
 export async function handleUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer, st: RequestState, error: GatewayError | null, log: Log): Promise<void> {
   socket.on('error', () => { socket.destroy() })
@@ -69,7 +71,7 @@ function tunnel (socket: Duplex, head: Buffer, st: RequestState, url: URL, heade
   upReq.on('timeout', () => { upReq.destroy(new GatewayError('gateway_timeout', 'the upstream did not answer in time')) })
   upReq.on('upgrade', (res, upSocket, upHead) => {
     socket.off('close', onClientGone)
-    socket.write(statusLine(101, res.statusMessage) + headerLines(res.rawHeaders, { [DECISION_HEADER]: st.decisionId, ...extra }))
+    socket.write(statusLine(101, res.statusMessage) + headerLines(res.rawHeaders, OURS, { [DECISION_HEADER]: st.decisionId, ...extra }))
     if (upHead.length > 0) socket.write(upHead)
     if (head.length > 0) upSocket.write(head)
     upSocket.setTimeout(0)
@@ -87,8 +89,8 @@ function tunnel (socket: Duplex, head: Buffer, st: RequestState, url: URL, heade
     res.on('end', () => {
       socket.off('close', onClientGone)
       const body = Buffer.concat(chunks)
-      const kept = res.rawHeaders.filter((_v, i, all) => i % 2 === 0 && !FRAMING.has((all[i] ?? '').toLowerCase())).flatMap((name) => [name, res.headers[name.toLowerCase()] as string])
-      socket.end(Buffer.concat([Buffer.from(statusLine(res.statusCode ?? 502, res.statusMessage) + headerLines(kept, { 'content-length': String(body.length), connection: 'close', [DECISION_HEADER]: st.decisionId })), body]))
+      const head = headerLines(res.rawHeaders, OURS_AND_FRAMING, { 'content-length': String(body.length), connection: 'close', [DECISION_HEADER]: st.decisionId })
+      socket.end(Buffer.concat([Buffer.from(statusLine(res.statusCode ?? 502, res.statusMessage) + head), body]))
       log(res.statusCode ?? 502)
     })
   })
@@ -118,11 +120,11 @@ function statusLine (status: number, message?: string): string {
   return `HTTP/1.1 ${status} ${message ?? STATUS_CODES[status] ?? ''}\r\n`
 }
 
-/** The upstream's headers as it sent them (less any decision id it tried to set), then ours. */
-function headerLines (raw: readonly string[], ours: Record<string, string>): string {
+/** The upstream's headers as it sent them (repeated ones too), less those in `skip`, then ours. */
+function headerLines (raw: readonly string[], skip: ReadonlySet<string>, ours: Record<string, string>): string {
   let out = ''
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] ?? '').toLowerCase() !== DECISION_HEADER) out += `${raw[i] ?? ''}: ${raw[i + 1] ?? ''}\r\n`
+    if (!skip.has((raw[i] ?? '').toLowerCase())) out += `${raw[i] ?? ''}: ${raw[i + 1] ?? ''}\r\n`
   }
   for (const [k, v] of Object.entries(ours)) out += `${k}: ${v}\r\n`
   return `${out}\r\n`
