@@ -271,7 +271,8 @@ async function handle (request: FastifyRequest, reply: FastifyReply, metrics: Me
   }
   const stripCredentials = target.stripClientCredentials || runtime.config.clients.size > 0
   const pathAndQuery = `${forwardPath}${stripCredentials ? withoutKeyParam(query) : query}`
-  const signature = target.sign === null ? undefined : await target.sign(`${target.url}${pathAndQuery}`, request.method, request.headers, body)
+  const sign = runtime.signers.get(target.name)
+  const signature = sign === undefined ? undefined : await sign(`${target.url}${pathAndQuery}`, request.method, request.headers, body)
   // Only a forwarded response can be cut from the upstream side (an idle stream, a reset).
   reply.raw.once('close', () => { if (!reply.raw.writableFinished) onCut(request, reply) })
   forward(reply, {

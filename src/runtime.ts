@@ -11,6 +11,7 @@ import { DEFAULT_DATABASE, DatabaseError, openDatabase, type DatabaseKind, type 
 import { Locator, type LocatorObserver } from './geo/locator.js'
 import { clientIpPresenter } from './observability/client-ip-privacy.js'
 import { compilePolicy, type Policy } from './policy/compile.js'
+import { sigv4Signer, type Signer } from './proxy/sigv4.js'
 
 export interface Runtime {
   config: Config
@@ -19,6 +20,8 @@ export interface Runtime {
   clientIp: ClientIpOptions
   /** How a caller's address appears in logs (logging.client_ip), built once per revision. */
   presentIp: (ip: string | null) => string | null
+  /** The gateway's SigV4 signer for each upstream with aws_sigv4, by upstream name. */
+  signers: ReadonlyMap<string, Signer>
   /** The timeouts of the upstream a forwarded request goes to (by origin and base path). */
   timeoutsFor: (origin: string, path: string) => UpstreamTimeouts
 }
@@ -72,6 +75,7 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
     clientIp: { trusted: new AddressSet(config.clientIp.trustedProxies), headers: config.clientIp.headers },
     presentIp: clientIpPresenter(config.logging.clientIp, config.logging.clientIpKey),
     timeoutsFor: timeoutTable(config),
+    signers: new Map([...config.upstreams.values()].flatMap((u) => (u.awsSigv4 === null ? [] : [[u.name, sigv4Signer(u.awsSigv4)] as const]))),
   }
 }
 

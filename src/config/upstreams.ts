@@ -1,7 +1,6 @@
 // Upstreams: where each is mounted, its URL, the credentials the gateway holds for it, and its
 // timeouts. Part of config validation (config/validate.ts); problems are reported, not thrown.
 import { readFileSync } from 'node:fs'
-import { sigv4Signer, type Signer } from '../proxy/sigv4.js'
 import type { DialectName, RawConfig } from './schema.js'
 
 /** LLM calls are slow: a long answer without streaming can take minutes before its first byte. */
@@ -31,8 +30,16 @@ export interface UpstreamConfig {
   modelAliases: ReadonlyMap<string, string>
   /** Model-less endpoints allowed whatever policy.default says: one RegExp over "METHOD /path", or null. */
   endpoints: RegExp | null
-  /** Signs forwarded requests with credentials the gateway holds (aws_sigv4), or null. */
-  sign: Signer | null
+  /** Credentials the gateway signs forwarded requests with (aws_sigv4), or null. */
+  awsSigv4: SigV4Credentials | null
+}
+
+export interface SigV4Credentials {
+  region: string
+  service: string
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken?: string
 }
 
 type Problem = (path: Array<string | number>, message: string) => void
@@ -65,7 +72,7 @@ export function validateUpstreams (raw: RawConfig['upstreams'], problem: Problem
       modelAliases.set(alias.toLowerCase(), model)
     }
     const endpoints = endpointPattern(up.endpoints ?? [], (i, message) => { problem(['upstreams', name, 'endpoints', i], message) })
-    let sign: Signer | null = null
+    let awsSigv4: SigV4Credentials | null = null
     if (up.aws_sigv4 !== undefined) {
       const aws = up.aws_sigv4
       const secret = (key: 'access_key_id' | 'secret_access_key' | 'session_token'): string => {
@@ -77,10 +84,10 @@ export function validateUpstreams (raw: RawConfig['upstreams'], problem: Problem
         return ''
       }
       const sessionToken = secret('session_token')
-      sign = sigv4Signer({ region: aws.region, service: aws.service ?? 'bedrock', accessKeyId: secret('access_key_id'), secretAccessKey: secret('secret_access_key'), ...(sessionToken === '' ? {} : { sessionToken }) })
+      awsSigv4 = { region: aws.region, service: aws.service ?? 'bedrock', accessKeyId: secret('access_key_id'), secretAccessKey: secret('secret_access_key'), ...(sessionToken === '' ? {} : { sessionToken }) }
     }
     if (typeof url !== 'string') problem(['upstreams', name, 'url'], url.problem)
-    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts, modelAliases, endpoints, sign })
+    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts, modelAliases, endpoints, awsSigv4 })
   }
   return upstreams
 }

@@ -83,7 +83,7 @@ export async function readRequest (input: ReadInput): Promise<ReadResult> {
   // where the gateway signs for the target itself.
   const rewritable = (d: Decided): Decided => {
     const target = d.decision.route === undefined ? undefined : runtime.config.upstreams.get(d.decision.route.upstream)
-    return dialect.signed === true && target?.sign == null ? notRouted(d, 'a request signed by the client (SigV4)') : d
+    return dialect.signed === true && target?.awsSigv4 == null ? notRouted(d, 'a request signed by the client (SigV4)') : d
   }
   const readsBody = endpoint.kind !== 'none' && endpoint.kind !== 'unknown' && !(endpoint.kind === 'path' && endpoint.bodyIgnored === true)
   const decoded = !readsBody || applied === null || body === undefined || body.length === 0

@@ -4,14 +4,8 @@
 // the request it forwards with credentials it holds (@smithy/signature-v4, as the AWS SDKs do).
 import { Hash } from '@smithy/hash-node'
 import { SignatureV4 } from '@smithy/signature-v4'
+import type { SigV4Credentials } from '../config/upstreams.js'
 
-export interface SigV4Credentials {
-  region: string
-  service: string
-  accessKeyId: string
-  secretAccessKey: string
-  sessionToken?: string
-}
 
 /** The client's signature headers: never sent on when the gateway signs. */
 export const CLIENT_SIGNATURE_HEADERS = ['authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256']
