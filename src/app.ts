@@ -179,7 +179,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
 function beginRequest (runtime: Runtime, raw: IncomingMessage, id: string): { state: RequestState, error: GatewayError | null } {
   const client = resolveClientIp(raw.socket.remoteAddress, raw.headers, runtime.clientIp)
   const url = raw.url ?? '/'
-  const name = mountName(url)
+  const upstream = runtime.config.upstreams.get(mountName(url))
   const state: RequestState = {
     runtime,
     clientName: null,
@@ -188,7 +188,7 @@ function beginRequest (runtime: Runtime, raw: IncomingMessage, id: string): { st
     startedAt: process.hrtime.bigint(),
     client,
     location: client.ip === null ? UNKNOWN_ADDRESS : runtime.locator.locate(client.ip),
-    upstream: runtime.config.upstreams.has(name) ? name : null,
+    upstream: upstream?.name ?? null,
     located: null,
     model: null,
     canonicalModel: null,
@@ -204,7 +204,6 @@ function beginRequest (runtime: Runtime, raw: IncomingMessage, id: string): { st
   }
   // Where the request goes and where it names its model are known before its body is read:
   // a path that cannot be read, or a body larger than its endpoint takes, costs nothing more.
-  const upstream = state.upstream === null ? undefined : runtime.config.upstreams.get(state.upstream)
   if (upstream !== undefined) {
     try {
       state.located = locate(runtime.config, upstream, raw.method ?? 'GET', url)
