@@ -7,7 +7,10 @@ import { GatewayError } from './errors.js'
 import { globToRegExp } from './policy/compile.js'
 import { canonicalModelId } from './policy/model-id.js'
 import { decidedBy, type Decision } from './policy/evaluate.js'
-import { decideModel, locate, readRequest, type Caller, type Located } from './proxy/read-request.js'
+import { DIALECTS } from './dialects/registry.js'
+import { decide, decideModel, type Asker } from './pipeline/decision.js'
+import { findEndpoint, type RequestEndpoint } from './pipeline/endpoint.js'
+import { nameModel, readModels } from './pipeline/models.js'
 import { mountName } from './proxy/upstream-path.js'
 import { loadRuntime, type Runtime } from './runtime.js'
 import type { Location } from './geo/locator.js'
@@ -55,8 +58,8 @@ export async function explain (configFile: string, ip: string, model: string, up
 export function explainWith (runtime: Runtime, ip: string, model: string, upstreamName?: string, client?: string): Explanation | { problem: string } {
   const caller = callerAt(runtime, ip, upstreamName ?? inferUpstream(runtime, model), client)
   if ('problem' in caller) return caller
-  const { decision, canonical } = decideModel(caller, model)
-  return explanation(caller, decision, model, canonical)
+  const named = nameModel(DIALECTS[caller.upstream.dialect], caller.upstream, model)
+  return explanation(caller, decideModel(caller, named), model, named.canonical)
 }
 
 /** A whole request, read as `serve` reads it: the upstream is the path's first segment. */
@@ -65,24 +68,25 @@ export async function explainRequest (runtime: Runtime, ip: string, req: Explain
   const mount = mountName(req.url)
   const caller = callerAt(runtime, ip, mount, client)
   if ('problem' in caller) return caller
-  let located: Located | undefined
+  let endpoint: RequestEndpoint | undefined
   try {
-    located = locate(runtime.config, caller.upstream, req.method, req.url)
-    const read = await readRequest({ ...caller, located, method: req.method, headers: req.headers, body: req.body })
+    endpoint = findEndpoint(runtime.config, caller.upstream, req.method, req.url)
+    const read = await readModels({ endpoint, method: req.method, headers: req.headers, body: req.body })
+    const { decision, model } = decide(caller, endpoint, read)
     return {
-      ...explanation(caller, read.decision, read.model, read.canonical),
-      request: { method: req.method, path: located.path.path, endpoint: located.endpoint.kind, ...(read.batchModels === null ? {} : { batch_models: read.batchModels }) },
+      ...explanation(caller, decision, model?.written ?? null, model?.canonical ?? null),
+      request: { method: req.method, path: endpoint.path.path, endpoint: endpoint.modelSource.kind, ...(read.batch ? { batch_models: read.models.map((m) => m.written) } : {}) },
     }
   } catch (err) {
     if (!(err instanceof GatewayError)) throw err
     // A request the gateway cannot read is refused before any decision: that is the answer.
     const refused: Decision = { action: 'block', enforced: true, rule: null, reason: `refused with ${err.status}: ${err.message}` }
-    const path = located?.path.path ?? req.url.slice(mount.length + 1).split('?')[0] ?? ''
-    return { ...explanation(caller, refused, null, null), request: { method: req.method, path, endpoint: located?.endpoint.kind ?? 'unreadable path' } }
+    const path = endpoint?.path.path ?? req.url.slice(mount.length + 1).split('?')[0] ?? ''
+    return { ...explanation(caller, refused, null, null), request: { method: req.method, path, endpoint: endpoint?.modelSource.kind ?? 'unreadable path' } }
   }
 }
 
-function callerAt (runtime: Runtime, ip: string, upstream: string, client: string | undefined): (Caller & { address: string }) | { problem: string } {
+function callerAt (runtime: Runtime, ip: string, upstream: string, client: string | undefined): (Asker & { address: string }) | { problem: string } {
   const address = canonicalAddress(ip)
   if (address === null) return { problem: `"${ip}" is not an IP address` }
   const upstreamConfig = runtime.config.upstreams.get(upstream)
@@ -96,7 +100,7 @@ function callerAt (runtime: Runtime, ip: string, upstream: string, client: strin
   return { runtime, upstream: upstreamConfig, client: client ?? null, location, locationProblem: location.reason, address }
 }
 
-function explanation (caller: Caller & { address: string }, decision: Decision, model: string | null, canonical: string | null): Explanation {
+function explanation (caller: Asker & { address: string }, decision: Decision, model: string | null, canonical: string | null): Explanation {
   const { runtime, location: loc, client } = caller
   return {
     ...decision,

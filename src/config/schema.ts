@@ -2,11 +2,12 @@
 // CIDRs, sizes, cross references) is checked afterwards in config/validate.ts, where the
 // messages can say what was meant.
 
+import { DIALECT_NAMES, type DialectName } from '../dialects/types.js'
+import type { AnonymousPolicy, LocationBasis } from '../policy/rules.js'
+
 const stringList = { type: 'array', items: { type: 'string' } } as const
 const sizeOrDuration = { type: ['string', 'integer'] } as const
 
-export const DIALECTS = ['anthropic', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
-export type DialectName = typeof DIALECTS[number]
 
 const rule = {
   type: 'object',
@@ -125,7 +126,7 @@ export const CONFIG_SCHEMA = {
         required: ['url', 'dialect'],
         properties: {
           url: { type: 'string' },
-          dialect: { enum: DIALECTS },
+          dialect: { enum: DIALECT_NAMES },
           headers: { type: 'object', additionalProperties: { type: 'string' } },
           strip_client_credentials: { type: 'boolean' },
           model_aliases: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
@@ -189,8 +190,6 @@ export interface RawRule {
   clients?: string[]
 }
 
-export type AnonymousPolicy = 'block' | 'allow' | 'unknown'
-export type LocationBasis = 'country' | 'registered_country' | 'strictest'
 
 export interface RawNetwork {
   cidr: string

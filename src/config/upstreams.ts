@@ -1,12 +1,12 @@
 // Upstreams: where each is mounted, its URL, the credentials the gateway holds for it, and its
 // timeouts. Part of config validation (config/validate.ts); problems are reported, not thrown.
 import { readFileSync } from 'node:fs'
-import type { DialectName, RawConfig } from './schema.js'
+import type { DialectName } from '../dialects/types.js'
+import { modelIdProblem } from '../policy/model-id.js'
+import type { RawConfig } from './schema.js'
 
 /** LLM calls are slow: a long answer without streaming can take minutes before its first byte. */
 export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connectMs: 10_000, firstByteMs: 300_000, idleMs: 300_000 }
-/** Headers that carry a provider or gateway credential. */
-export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const
 const FORBIDDEN_INJECTED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect'])
 /** Upstream and group names: they appear in paths (/NAME/) and in `group:NAME`. */
 export const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
@@ -68,7 +68,8 @@ export function validateUpstreams (raw: RawConfig['upstreams'], problem: Problem
     }
     const modelAliases = new Map<string, string>()
     for (const [alias, model] of Object.entries(up.model_aliases ?? {})) {
-      if (model.length > 256 || /[\u0000-\u001f]/.test(model)) problem(['upstreams', name, 'model_aliases', alias], `${JSON.stringify(model)} is not a model id (over 256 characters, or control characters)`)
+      const why = modelIdProblem(model)
+      if (why !== null) problem(['upstreams', name, 'model_aliases', alias], `${JSON.stringify(model)} is not a model id (${why})`)
       modelAliases.set(alias.toLowerCase(), model)
     }
     const endpoints = endpointPattern(up.endpoints ?? [], (i, message) => { problem(['upstreams', name, 'endpoints', i], message) })

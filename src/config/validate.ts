@@ -9,11 +9,12 @@ import type { ForwardingHeader } from '../geo/client-ip.js'
 import type { CacheOptions } from '../geo/locator.js'
 import { BUILTIN_GROUPS, isSubdivisionCode } from '../policy/builtin-groups.js'
 import { countryCodeProblem } from '../policy/countries.js'
-import type { AnonymousPolicy, LocationBasis, RawConfig } from './schema.js'
+import type { PolicySettings, RuleAction, RuleConfig } from '../policy/rules.js'
+import type { RawConfig } from './schema.js'
 import { parseDuration, parseSize } from './units.js'
 import { NAME, validateUpstreams, type UpstreamConfig } from './upstreams.js'
 
-export { CREDENTIAL_HEADERS, DEFAULT_TIMEOUTS, type UpstreamConfig, type UpstreamTimeouts } from './upstreams.js'
+export { DEFAULT_TIMEOUTS, type UpstreamConfig, type UpstreamTimeouts } from './upstreams.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
@@ -32,30 +33,6 @@ export const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 1_000
 const GROUP_PREFIX = 'group:'
 /** In geoip.databases, the embedded default database. */
 export const EMBEDDED_DATABASE = 'embedded'
-
-export type Mode = 'enforce' | 'dry-run'
-export type Verdict = 'block' | 'allow'
-
-export type RuleAction = { kind: 'block' } | { kind: 'route', upstream: string, model: string }
-
-export interface RuleConfig {
-  name: string
-  /** Null: every upstream. */
-  upstreams: readonly string[] | null
-  models: readonly string[]
-  /** False when the rule has no `models` key (it matches every model). */
-  modelsListed: boolean
-  /** Country and subdivision codes after groups are expanded; null when the rule has no such list. */
-  allow: ReadonlySet<string> | null
-  deny: ReadonlySet<string> | null
-  action: RuleAction
-  mode: Mode
-  anonymous: AnonymousPolicy
-  /** Null: every client (and requests without client authentication). */
-  clients: readonly string[] | null
-  /** Where the rule names subdivisions (directly or through a group), for the City-database check. */
-  subdivisionPaths: ReadonlyArray<Array<string | number>>
-}
 
 export interface NetworkConfig {
   name: string
@@ -79,15 +56,7 @@ export interface Config {
   networks: readonly NetworkConfig[]
   groups: ReadonlyMap<string, ReadonlySet<string>>
   upstreams: ReadonlyMap<string, UpstreamConfig>
-  policy: {
-    mode: Mode
-    default: Verdict
-    unknownLocation: Verdict
-    unknownModel: Verdict
-    anonymous: AnonymousPolicy
-    location: LocationBasis
-    rules: readonly RuleConfig[]
-  }
+  policy: PolicySettings
   logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined

@@ -7,14 +7,13 @@
 // Either way the gateway sees a deployment name: it is mapped to the model it serves in the
 // upstream's model_aliases, and an unmapped one is decided by policy.unknown_model.
 // Errors are OpenAI's shape, which Azure uses and the openai SDK's AzureOpenAI client reads.
-import type { UpstreamPath } from '../proxy/upstream-path.js'
 import { openaiEndpoints, renderOpenaiError } from './openai.js'
-import { JSON_MODEL, NONE, type Dialect, type Endpoint } from './types.js'
+import { JSON_MODEL, MODEL_LESS, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
-const REALTIME: Endpoint = { kind: 'query', param: 'deployment', missing: 'a Realtime connection without ?deployment= joins a session whose model was set elsewhere' }
+const REALTIME: ModelSource = { kind: 'query', param: 'deployment', missing: 'a Realtime connection without ?deployment= joins a session whose model was set elsewhere' }
 
-function endpoint (method: string, path: UpstreamPath): Endpoint {
-  if (!path.key.startsWith('/openai/')) return NONE
+function endpoint (method: string, path: UpstreamPath): ModelSource {
+  if (!path.key.startsWith('/openai/')) return MODEL_LESS
   if (path.key.startsWith('/openai/deployments/') && path.segments.length >= 4) {
     return { kind: 'path', model: path.segments[2] ?? '', segment: 2, prefix: '', suffix: '', bodyIgnored: true }
   }
@@ -23,7 +22,7 @@ function endpoint (method: string, path: UpstreamPath): Endpoint {
   if (method === 'GET' && path.key === '/openai/realtime') return REALTIME
   // The classic Responses API: /openai/responses?api-version=..., the deployment in the body.
   if (method === 'POST' && path.key === '/openai/responses') return JSON_MODEL
-  return NONE
+  return MODEL_LESS
 }
 
 export const azureOpenai: Dialect = {

@@ -10,7 +10,7 @@
 // turns into its typed exception (AccessDeniedException, ValidationException, ...).
 import type { ErrorKind } from '../errors.js'
 import { MODEL_ARN } from '../policy/model-id.js'
-import { NONE, type Dialect, type Endpoint } from './types.js'
+import { MODEL_LESS, type Dialect, type ModelSource } from './types.js'
 
 const EXCEPTION: Readonly<Record<ErrorKind, string>> = {
   blocked: 'AccessDeniedException',
@@ -26,7 +26,7 @@ const EXCEPTION: Readonly<Record<ErrorKind, string>> = {
 }
 
 const ACTIONS = new Set(['invoke', 'invoke-with-response-stream', 'converse', 'converse-stream', 'count-tokens'])
-const ASYNC_INVOKE: Endpoint = { kind: 'json', field: 'modelId' }
+const ASYNC_INVOKE: ModelSource = { kind: 'json', field: 'modelId' }
 
 export const bedrock: Dialect = {
   name: 'bedrock',
@@ -38,7 +38,7 @@ export const bedrock: Dialect = {
       return { kind: 'path', model: path.segments[1] ?? '', segment: 1, prefix: '', suffix: '' }
     }
     if (method === 'POST' && path.key === '/async-invoke') return ASYNC_INVOKE
-    return NONE
+    return MODEL_LESS
   },
   opaque: (model) => (model.toLowerCase().startsWith('arn:') && !MODEL_ARN.test(model)
     ? 'this Bedrock ARN (application inference profile, provisioned or custom model) does not say which model it serves'

@@ -5,8 +5,7 @@
 // Errors: {"error":{"code":400,"message":"...","status":"FAILED_PRECONDITION"}}; Google's own
 // region block is FAILED_PRECONDITION "User location is not supported for the API use."
 import { STATUS, type ErrorKind } from '../errors.js'
-import type { UpstreamPath } from '../proxy/upstream-path.js'
-import { NONE, JSON_MODEL, type Dialect, type Endpoint } from './types.js'
+import { MODEL_LESS, JSON_MODEL, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
 const STATUS_NAME: Readonly<Record<ErrorKind, string>> = {
   blocked: 'FAILED_PRECONDITION',
@@ -32,12 +31,12 @@ const VERSIONS = new Set(['v1', 'v1beta', 'v1alpha'])
  * The model of a `{model}[:action]` segment at `index`, where the segment before it is
  * "models". Batch embeddings name the model again in each item.
  */
-export function modelSegment (path: UpstreamPath, index: number): Endpoint {
+export function modelSegment (path: UpstreamPath, index: number): ModelSource {
   const segment = path.segments[index] ?? ''
   const colon = segment.lastIndexOf(':')
   const model = colon === -1 ? segment : segment.slice(0, colon)
   const suffix = colon === -1 ? '' : segment.slice(colon)
-  const endpoint: Endpoint = { kind: 'path', model, segment: index, prefix: '', suffix }
+  const endpoint: ModelSource = { kind: 'path', model, segment: index, prefix: '', suffix }
   return /^:batchembedcontents$/i.test(suffix) ? { ...endpoint, items: true } : endpoint
 }
 
@@ -46,11 +45,11 @@ export const gemini: Dialect = {
   family: 'gemini',
   endpoint: (method, path) => {
     const [version = '', collection = '', , ...rest] = path.key.slice(1).split('/')
-    if (!VERSIONS.has(version)) return NONE
+    if (!VERSIONS.has(version)) return MODEL_LESS
     // /{version}/models/{model}[:action]: every method, since the path names the model.
     if (collection === 'models' && path.segments.length === 3 && rest.length === 0) return modelSegment(path, 2)
     if (collection === 'cachedcontents' && path.segments.length === 2 && method === 'POST') return JSON_MODEL
-    return NONE
+    return MODEL_LESS
   },
   renderError: renderGoogleError,
 }

@@ -4,7 +4,7 @@
 // The same wire format serves OpenAI-compatible servers (vLLM, Ollama, llama.cpp) and, below
 // /openai, Azure OpenAI's v1 API.
 import type { ErrorKind } from '../errors.js'
-import { endpointTable, type Dialect, type Endpoint } from './types.js'
+import { endpointTable, type Dialect, type ModelSource } from './types.js'
 
 const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> = {
   blocked: { type: 'permission_error', code: 'unsupported_country_region_territory' },
@@ -19,13 +19,13 @@ const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> 
   internal: { type: 'server_error', code: null },
 }
 
-const MULTIPART: Endpoint = { kind: 'multipart' }
+const MULTIPART: ModelSource = { kind: 'multipart' }
 
 /** OpenAI Realtime over WebSocket: `GET /v1/realtime?model=...`, or `?call_id=` for a session set up before. */
-const REALTIME: Endpoint = { kind: 'query', param: 'model', missing: 'a Realtime connection without ?model= joins a session whose model was set elsewhere' }
+const REALTIME: ModelSource = { kind: 'query', param: 'model', missing: 'a Realtime connection without ?model= joins a session whose model was set elsewhere' }
 
 /** OpenAI's endpoints by key below /v1; model lists, files, uploads name no model. */
-export const openaiEndpoints = (method: string, key: string): Endpoint => (method === 'GET' && key === '/v1/realtime' ? REALTIME : postEndpoints(method, key))
+export const openaiEndpoints = (method: string, key: string): ModelSource => (method === 'GET' && key === '/v1/realtime' ? REALTIME : postEndpoints(method, key))
 
 const postEndpoints = endpointTable({
   '/v1/chat/completions': 'json',

@@ -1,11 +1,29 @@
 // What the gateway must know of a provider API: where a request names its model, and how the
 // provider shapes an error so that its official SDK raises its usual typed error.
 import type { ErrorKind } from '../errors.js'
-import type { DialectName } from '../config/schema.js'
-import type { UpstreamPath } from '../proxy/upstream-path.js'
+
+/** The provider APIs the gateway speaks: `dialect:` of an upstream. */
+export const DIALECT_NAMES = ['anthropic', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
+export type DialectName = typeof DIALECT_NAMES[number]
+
+/** The path below an upstream's mount as a dialect reads it: decoded once (proxy/upstream-path.ts). */
+export interface UpstreamPath {
+  /** Starts with "/"; exactly as the client sent it. */
+  path: string
+  /** "" or "?..." exactly as the client sent it. */
+  query: string
+  /** The raw segments after the leading "/" (a trailing slash dropped). */
+  raw: readonly string[]
+  /** The same segments, each percent-decoded once. */
+  segments: readonly string[]
+  /** The decoded path as endpoints are matched: "/" + segments, lower case. */
+  key: string
+  /** Indexes of segments that held an encoded slash. */
+  encodedSlashes: readonly number[]
+}
 
 /** Where an endpoint names its model. */
-export type Endpoint =
+export type ModelSource =
   /** The endpoint names no model (listings, files): policy.default, or the upstream's `endpoints` list. */
   | { kind: 'none' }
   /** A top-level member of the JSON body (`model`, or Bedrock's `modelId`). */
@@ -33,7 +51,7 @@ export interface Dialect {
   name: DialectName
   family: RouteFamily
   /** Where a request (method, decoded path below the mount) names its model. */
-  endpoint: (method: string, path: UpstreamPath) => Endpoint
+  endpoint: (method: string, path: UpstreamPath) => ModelSource
   /**
    * A model id that names no model by itself (an Azure deployment, a Bedrock application
    * inference profile ARN): it must be mapped in the upstream's `model_aliases`, or it is
@@ -48,13 +66,14 @@ export interface Dialect {
   errorHeaders?: (kind: ErrorKind) => Readonly<Record<string, string>>
 }
 
-const NONE: Endpoint = { kind: 'none' }
-const JSON_MODEL: Endpoint = { kind: 'json', field: 'model' }
+/** An endpoint that names no model. */
+const MODEL_LESS: ModelSource = { kind: 'none' }
+const JSON_MODEL: ModelSource = { kind: 'json', field: 'model' }
 
 /** An endpoint table: `POST path` -> where the model is; everything else names none. */
-export function endpointTable (post: Readonly<Record<string, Endpoint | 'json'>>): (method: string, key: string) => Endpoint {
+export function endpointTable (post: Readonly<Record<string, ModelSource | 'json'>>): (method: string, key: string) => ModelSource {
   const table = new Map(Object.entries(post).map(([k, v]) => [k, v === 'json' ? JSON_MODEL : v]))
-  return (method, key) => (method === 'POST' ? table.get(key) ?? NONE : NONE)
+  return (method, key) => (method === 'POST' ? table.get(key) ?? MODEL_LESS : MODEL_LESS)
 }
 
-export { NONE, JSON_MODEL }
+export { MODEL_LESS, JSON_MODEL }

@@ -8,16 +8,15 @@
 // in the body; the OpenAI-compatible endpoints/openapi/chat/completions, cachedContents and
 // batchPredictionJobs name it in the body. A deployed endpoint (endpoints/{id}) is opaque.
 // Errors are Google's: {"error":{"code":...,"message":...,"status":...}}.
-import type { UpstreamPath } from '../proxy/upstream-path.js'
 import { modelSegment, renderGoogleError } from './gemini.js'
-import { JSON_MODEL, NONE, type Dialect, type Endpoint } from './types.js'
+import { JSON_MODEL, MODEL_LESS, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
 const VERSIONS = new Set(['v1', 'v1beta1'])
 const BODY_MODEL = new Set(['endpoints/openapi/chat/completions', 'endpoints/openapi/embeddings', 'cachedcontents', 'batchpredictionjobs'])
 
-function endpoint (method: string, path: UpstreamPath): Endpoint {
+function endpoint (method: string, path: UpstreamPath): ModelSource {
   const key = path.key.slice(1).split('/')
-  if (!VERSIONS.has(key[0] ?? '')) return NONE
+  if (!VERSIONS.has(key[0] ?? '')) return MODEL_LESS
   // Below /{version}/projects/{p}/locations/{l}, or /{version} itself (express mode).
   const at = key[1] === 'projects' && key[3] === 'locations' ? 5 : 1
   const rest = key.slice(at)
@@ -30,7 +29,7 @@ function endpoint (method: string, path: UpstreamPath): Endpoint {
   if (at === 5 && rest[0] === 'endpoints' && rest[1] !== 'openapi' && rest.length >= 2) {
     return { kind: 'unknown', why: 'a deployed Vertex endpoint does not say which model it serves' }
   }
-  return NONE
+  return MODEL_LESS
 }
 
 export const vertex: Dialect = {

@@ -1,13 +1,12 @@
 // The process logger: pino JSON on stdout. Decision lines are built from an allow-list of
-// fields (observability/decision-log.ts), so no header or body can reach a log by accident;
+// fields (pipeline/record.ts), so no header or body can reach a log by accident;
 // the redaction paths below are the second line of defence, fixed at start-up.
 import cluster from 'node:cluster'
 import pino, { type DestinationStream, type Logger } from 'pino'
-
-export const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'cookie', 'proxy-authorization'] as const
+import { SECRET_HEADERS } from '../proxy/credentials.js'
 
 // Exact paths only: a wildcard makes pino walk every line's top-level keys, on every line.
-const REDACT = CREDENTIAL_HEADERS.flatMap((h) => [
+const REDACT = SECRET_HEADERS.flatMap((h) => [
   `headers["${h}"]`, `req.headers["${h}"]`, `request.headers["${h}"]`, `err.headers["${h}"]`, `err.cause.headers["${h}"]`,
 ])
 

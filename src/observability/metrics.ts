@@ -2,7 +2,14 @@
 // upstream and rule are configured names (or none/default), the country an ISO code or
 // "unknown"; nothing a client writes becomes a label.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { Runtime, RuntimeRef } from '../runtime.js'
+
+/** What the metrics read of the revision in force, at each scrape. */
+export interface RevisionView {
+  current: {
+    policy: { revision: string }
+    locator: { databases: ReadonlyArray<{ file: string, buildEpoch: Date }>, anonymousDb: { file: string, buildEpoch: Date } | null }
+  }
+}
 
 export class Metrics {
   readonly registry = new Registry()
@@ -82,9 +89,9 @@ export class Metrics {
     child.observe(seconds)
   }
 
-  constructor (ref: RuntimeRef) {
+  constructor (ref: RevisionView) {
     collectDefaultMetrics({ register: this.registry })
-    const current = (): Runtime => ref.current
+    const current = (): RevisionView['current'] => ref.current
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'geofence_config_revision_info',

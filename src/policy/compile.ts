@@ -1,7 +1,6 @@
 // Config -> lookup tables, once per revision: rules grouped by upstream, model globs as one
 // anchored case-insensitive RegExp per rule, allow/deny lists as sets of codes.
-import type { AnonymousPolicy, LocationBasis } from '../config/schema.js'
-import type { Config, Mode, RuleAction, Verdict } from '../config/validate.js'
+import type { AnonymousPolicy, LocationBasis, Mode, PolicySettings, RuleAction, Verdict } from './rules.js'
 
 export interface CompiledRule {
   name: string
@@ -35,7 +34,14 @@ export function globToRegExp (globs: readonly string[]): RegExp {
   return new RegExp(`^(?:${alternatives.join('|')})$`, 'is')
 }
 
-export function compilePolicy (config: Config): Policy {
+/** What compiling needs of a config: its revision, its upstreams' names and its policy section. */
+export interface PolicySource {
+  revision: string
+  upstreams: ReadonlyMap<string, unknown>
+  policy: PolicySettings
+}
+
+export function compilePolicy (config: PolicySource): Policy {
   const rules = config.policy.rules.map((r) => ({
     upstreams: r.upstreams,
     compiled: {

@@ -5,6 +5,22 @@
 // `claude-sonnet-4-20250514`, so that `claude-*` refuses Claude on every route to it.
 // The input is already percent-decoded (proxy/upstream-path.ts decodes the path once).
 
+/** The longest model id the gateway takes. */
+export const MAX_MODEL_LENGTH = 256
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+
+/**
+ * What makes a string not a model id, or null when it is one. Model ids are short printable
+ * names; anything else is not one (and would carry arbitrary client text into the decision
+ * log). The one rule for requests and for `model_aliases` alike.
+ */
+export function modelIdProblem (model: string): string | null {
+  if (model === '') return 'an empty string'
+  if (model.length > MAX_MODEL_LENGTH || CONTROL.test(model)) return `over ${MAX_MODEL_LENGTH} characters, or control characters`
+  return null
+}
+
 /** Bedrock model providers: the `vendor.` of `vendor.model-v1:0`. */
 const BEDROCK_VENDORS = ['anthropic', 'amazon', 'meta', 'mistral', 'cohere', 'ai21', 'deepseek', 'writer', 'openai',
   'qwen', 'twelvelabs', 'stability', 'luma', 'google', 'minimax', 'moonshot', 'moonshotai', 'nvidia']

@@ -1,13 +1,11 @@
 // The model a request names in its JSON body. Anything the gateway cannot read with certainty
 // is refused with a 400: the gateway never guesses, and never forwards what it did not check.
 import { GatewayError } from '../errors.js'
+import { modelIdProblem } from '../policy/model-id.js'
 import { arrayElements, topLevelMembers, type Member } from './json-members.js'
 
 // ignoreBOM keeps a byte order mark in the text, where JSON.parse refuses it (RFC 8259 forbids one).
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-export const MAX_MODEL_LENGTH = 256
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 
 export interface BodyModel {
   model: string
@@ -107,14 +105,9 @@ function modelOf (parsed: Record<string, unknown>, allMembers: Member[], where: 
   return { model: checkModelId(model, where), member }
 }
 
-/**
- * Model ids are short printable names; anything else is not one (and would carry arbitrary
- * client text into the decision log).
- */
+/** The model id as it is, or a 400 saying why it is not one (policy/model-id.ts). */
 export function checkModelId (model: string, where: string): string {
-  if (model === '') throw new GatewayError('invalid_request', `${where}"model" must be a non-empty string`)
-  if (model.length > MAX_MODEL_LENGTH || CONTROL.test(model)) {
-    throw new GatewayError('invalid_request', `${where}"model" is not a model id (over ${MAX_MODEL_LENGTH} characters, or control characters)`)
-  }
-  return model
+  const problem = modelIdProblem(model)
+  if (problem === null) return model
+  throw new GatewayError('invalid_request', model === '' ? `${where}"model" must be a non-empty string` : `${where}"model" is not a model id (${problem})`)
 }

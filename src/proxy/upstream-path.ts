@@ -6,29 +6,17 @@
 // double encoding) and control characters. An encoded slash (`%2F`) is recorded: only a
 // dialect that reads that very segment as one model id (a Bedrock ARN) accepts it.
 // The path is forwarded exactly as the client sent it (a SigV4 signature covers it).
+import type { UpstreamPath } from '../dialects/types.js'
 import { GatewayError } from '../errors.js'
 
-export interface UpstreamPath {
-  /** Starts with "/"; exactly as the client sent it. */
-  path: string
-  /** "" or "?..." exactly as the client sent it. */
-  query: string
-  /** The raw segments after the leading "/" (a trailing slash dropped). */
-  raw: readonly string[]
-  /** The same segments, each percent-decoded once. */
-  segments: readonly string[]
-  /** The decoded path as endpoints are matched: "/" + segments, lower case. */
-  key: string
-  /** Indexes of segments that held an encoded slash. */
-  encodedSlashes: readonly number[]
-}
+export type { UpstreamPath }
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/
 /** Anything a path without percent-encoding can hold that is refused: then each segment says why. */
 // eslint-disable-next-line no-control-regex
 const REFUSED_PLAIN = /\/\/|\\|\/\.\.?(?:\/|$)|[\u0000-\u001f\u007f]/
-const NONE: readonly number[] = []
+const NO_SLASHES: readonly number[] = []
 
 /** The first path segment of a request target: the name of the upstream mounted there. */
 export function mountName (url: string): string {
@@ -48,7 +36,7 @@ export function upstreamPath (rawUrl: string, mount: string): UpstreamPath {
   const raw = trimmed === '' ? [] : trimmed.split('/')
   // The common case, no percent sign: nothing to decode, one scan for what is refused.
   if (!path.includes('%') && !REFUSED_PLAIN.test(path) && !raw.includes('')) {
-    return { path: path === '' ? '/' : path, query, raw, segments: raw, key: `/${trimmed}`.toLowerCase(), encodedSlashes: NONE }
+    return { path: path === '' ? '/' : path, query, raw, segments: raw, key: `/${trimmed}`.toLowerCase(), encodedSlashes: NO_SLASHES }
   }
   const segments: string[] = []
   const encodedSlashes: number[] = []

@@ -1,10 +1,10 @@
-// What the gateway answers by itself, in HTTP and on a refused WebSocket upgrade alike: the
-// headers it stamps, and every refusal (a block, or an error) as status, headers and body in
-// the dialect of the upstream the request was for.
+// What the gateway answers by itself, in HTTP and on a refused WebSocket upgrade alike: every
+// refusal (a block, or an error) as status, headers and body in the dialect of the upstream
+// the request was for, and the headers it stamps on every answer.
 import { DIALECTS, type Dialect } from '../dialects/registry.js'
 import { STATUS, type ErrorKind, type GatewayError } from '../errors.js'
-import type { RequestState } from '../observability/decision-log.js'
 import type { Decision } from '../policy/evaluate.js'
+import type { RequestState } from './state.js'
 
 export const DECISION_HEADER = 'x-geofence-decision-id'
 
@@ -24,19 +24,22 @@ export function blockRefusal (st: RequestState, decision: Decision): Refusal {
   return shaped(dialectOf(st), 'blocked', message, st.decisionId)
 }
 
-/**
- * An error the gateway answers with. A request refused before any decision (400, 404, 413,
- * 415) takes the refusal as its decision; after an allow (502, 504) the decision stays.
- */
+/** An error the gateway answers with, in the dialect of the upstream the request was for (if known). */
 export function errorRefusal (st: RequestState | null, err: GatewayError, id: string): Refusal {
-  if (st !== null && st.decision === null) st.decision = { action: 'block', enforced: true, rule: null, reason: err.message }
   return shaped(st === null ? undefined : dialectOf(st), err.kind, err.message, id)
+}
+
+/**
+ * A request refused before any decision (400, 404, 413, 415) takes the refusal as its
+ * decision, so that its decision line says why; after a decision (502, 504) it stays.
+ */
+export function refusedBeforeDecision (st: RequestState | null, err: GatewayError): void {
+  if (st !== null && st.decision === null) st.decision = { action: 'block', enforced: true, rule: null, reason: err.message }
 }
 
 /** The dialect of the upstream a request was for, known even when its path could not be read. */
 function dialectOf (st: RequestState): Dialect | undefined {
-  const upstream = st.located?.upstream ?? (st.upstream === null ? undefined : st.runtime.config.upstreams.get(st.upstream))
-  return upstream === undefined ? undefined : DIALECTS[upstream.dialect]
+  return st.upstream === null ? undefined : DIALECTS[st.upstream.dialect]
 }
 
 function shaped (dialect: Dialect | undefined, kind: ErrorKind, message: string, id: string): Refusal {

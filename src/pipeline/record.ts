@@ -1,34 +1,9 @@
 // One line per request, `msg: "decision"`: what the gateway saw, what it decided and why.
 // Built field by field from the request state, never from headers or bodies.
-import type { ClientAddress } from '../geo/client-ip.js'
-import type { Location } from '../geo/locator.js'
+import type { Logger } from 'pino'
 import type { Decision } from '../policy/evaluate.js'
-import type { Located } from '../proxy/read-request.js'
-import type { Runtime } from '../runtime.js'
-
-/** What the gateway learns about one request as it goes through the lifecycle. */
-export interface RequestState {
-  /** The revision in force when the request arrived; it decides the whole request. */
-  runtime: Runtime
-  /** The authenticated client's name (client authentication on), else null. */
-  clientName: string | null
-  /** The upstream's response body failed mid-way (so a cut response was not the client's doing). */
-  upstreamFailed: boolean
-  decisionId: string
-  startedAt: bigint
-  client: ClientAddress
-  location: Location
-  upstream: string | null
-  /** Where the request goes below its upstream and where it names its model; null before that is known. */
-  located: Located | null
-  /** The model as the request names it, and the canonical id the policy matched. */
-  model: string | null
-  canonicalModel: string | null
-  /** The distinct models of a batch (at most 20), when the request is one. */
-  batchModels: readonly string[] | null
-  decision: Decision | null
-  logged: boolean
-}
+import type { RequestState } from './state.js'
+import type { Metrics } from '../observability/metrics.js'
 
 export interface DecisionRecord {
   decision_id: string
@@ -72,7 +47,7 @@ export function decisionRecord (st: RequestState, method: string, url: string, s
     country: st.location.country,
     registered_country: st.location.registeredCountry,
     location_source: st.location.source,
-    upstream: st.upstream,
+    upstream: st.upstream?.name ?? null,
     method,
     // The query string is left out: some APIs carry a key in it (Gemini's ?key=).
     path: q === -1 ? url : url.slice(0, q),
@@ -97,4 +72,37 @@ export function decisionRecord (st: RequestState, method: string, url: string, s
     record.routed_model = decision.route.model
   }
   return record
+}
+
+/** Writes each request's decision line, once, and counts it in the metrics. */
+export class DecisionLog {
+  readonly #logger: Logger
+  readonly #metrics: Metrics
+  constructor (logger: Logger, metrics: Metrics) {
+    this.#logger = logger
+    this.#metrics = metrics
+  }
+
+  /** A request began: it is in flight until its line is written. */
+  begin (): void {
+    this.#metrics.inflight.inc()
+  }
+
+  /** The decision line of a request that ended with `status` (`cut`: why it did not reach its end). Later calls do nothing. */
+  write (st: RequestState, method: string, url: string, status: number, cut?: string): void {
+    if (st.logged) return
+    st.logged = true
+    this.#metrics.inflight.dec()
+    const record = decisionRecord(st, method, url, status)
+    if (cut !== undefined) record.cut = cut
+    this.#logger.info(record, 'decision')
+    this.#metrics.recordDecision(
+      record.upstream ?? 'none',
+      record.rule ?? st.decision?.setting ?? 'none',
+      record.action,
+      record.enforced,
+      record.country ?? 'unknown',
+      record.duration_ms / 1000,
+    )
+  }
 }

@@ -1,0 +1,125 @@
+// Stage models: every model the request names, where its endpoint names it (a path segment,
+// the query, a JSON body, a multipart field, a batch's items), each with its canonical id
+// (model_aliases and the dialect's opaque ids first). Anything that cannot be read with
+// certainty is a GatewayError (400, 413, 415): never a pass. No policy is applied here.
+import type { IncomingHttpHeaders } from 'node:http'
+import type { UpstreamConfig } from '../config/validate.js'
+import type { Dialect } from '../dialects/registry.js'
+import { GatewayError } from '../errors.js'
+import { canonicalModelId } from '../policy/model-id.js'
+import { DECODABLE, codings, decodeBody } from '../proxy/content-encoding.js'
+import type { Member } from '../proxy/json-members.js'
+import { modelFromMultipart } from '../proxy/multipart-model.js'
+import { batchModels, bodyModels, checkModelId, modelFromJsonBody } from '../proxy/request-model.js'
+import type { RequestEndpoint } from './endpoint.js'
+
+/** A model as the request names it, and what the policy matches it as. */
+export interface NamedModel {
+  /** As the request wrote it (decoded). */
+  written: string
+  /** The canonical id (policy/model-id.ts); null when the id names no model by itself. */
+  canonical: string | null
+  /** The id a glob may match as written (lower case; a model_aliases target replaces it). */
+  raw?: string
+  /** Why the model cannot be seen (an opaque id not in model_aliases): policy.unknown_model. */
+  unseen?: string
+}
+
+/** Where a route writes its model: the path segment, the query parameter, or the JSON member. */
+export type RewriteAt =
+  | { kind: 'path', segment: number, prefix: string, suffix: string }
+  | { kind: 'query', param: string }
+  | { kind: 'member', member: Member }
+
+export interface ModelsRead {
+  /** The models the request names, in order (a batch's distinct ones); empty when it names none. */
+  models: readonly NamedModel[]
+  /** Only when `models` is empty: the endpoint carries a model the gateway cannot see, and why. */
+  unseen?: string
+  /** Only when `models` is empty: the `endpoints` entry that lists this model-less endpoint. */
+  listedEndpoint?: string
+  /** The request is a batch (its models are logged as batch_models). */
+  batch: boolean
+  /** Where a route rewrites the model, or why a route cannot be carried out on this request. */
+  rewrite: RewriteAt | { kind: 'refused', why: string }
+  /** The body as read: decoded from its Content-Encoding (`encoded` tells whether it was). */
+  decoded: Buffer | undefined
+  encoded: boolean
+}
+
+export interface ModelsInput {
+  endpoint: RequestEndpoint
+  method: string
+  headers: IncomingHttpHeaders
+  body: Buffer | undefined
+}
+
+export async function readModels (input: ModelsInput): Promise<ModelsRead> {
+  const { endpoint, body } = input
+  const { modelSource: source, dialect, upstream, path } = endpoint
+  const applied = codings(input.headers['content-encoding'])
+  const unknown = applied?.find((c) => !DECODABLE.has(c))
+  if (unknown !== undefined) {
+    throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
+  }
+  const readsBody = source.kind !== 'none' && source.kind !== 'unknown' && !(source.kind === 'path' && source.bodyIgnored === true)
+  const decoded = !readsBody || applied === null || body === undefined || body.length === 0
+    ? body
+    : await decodeBody(body, applied, endpoint.bodyLimit)
+  const named = (model: string): NamedModel => nameModel(dialect, upstream, model)
+  const read = (models: NamedModel[], rewrite: ModelsRead['rewrite'], more: Partial<ModelsRead> = {}): ModelsRead =>
+    ({ models, batch: false, rewrite, decoded, encoded: applied !== null, ...more })
+  const NOT_ROUTABLE = { kind: 'refused', why: 'a request that names no model' } as const
+
+  switch (source.kind) {
+    case 'none': {
+      const key = `${input.method} ${path.key}`
+      return read([], NOT_ROUTABLE, upstream.endpoints?.test(key) === true ? { listedEndpoint: key } : {})
+    }
+    case 'unknown':
+      return read([], NOT_ROUTABLE, { unseen: source.why })
+    case 'query': {
+      const values = new URLSearchParams(path.query).getAll(source.param)
+      if (values.length > 1) throw new GatewayError('invalid_request', `the query names "${source.param}" more than once; servers disagree on which one counts`)
+      const model = values[0]
+      if (model === undefined) return read([], NOT_ROUTABLE, { unseen: source.missing })
+      return read([named(checkModelId(model, 'the query: '))], { kind: 'query', param: source.param })
+    }
+    case 'json': {
+      const found = modelFromJsonBody(decoded, source.field)
+      return read([named(found.model)], { kind: 'member', member: found.member })
+    }
+    case 'multipart': {
+      const model = await modelFromMultipart(decoded, input.headers['content-type'])
+      // A multipart body is not rewritten: where it would be routed, it is blocked.
+      return read([named(model)], { kind: 'refused', why: 'a multipart request' })
+    }
+    case 'batch': {
+      // Its items would all need rewriting: a batch is never routed.
+      const models = [...new Set(batchModels(decoded))].map(named)
+      return read(models, { kind: 'refused', why: 'a batch' }, { batch: true })
+    }
+    case 'path': {
+      const model = named(checkModelId(source.model, 'the path: '))
+      // The body may name the model again only to agree with the path; parsers and servers
+      // would otherwise disagree on which one counts.
+      const again = source.bodyIgnored === true ? [] : bodyModels(decoded, source.items === true)
+      for (const other of again) {
+        const same = other.toLowerCase() === model.written.toLowerCase() || canonicalModelId(other) === model.canonical
+        if (!same) throw new GatewayError('invalid_request', `the path names model "${model.written}" and the body names "${other}"; a request names one model`)
+      }
+      return read([model], again.length > 0
+        ? { kind: 'refused', why: 'a request naming its model in both path and body' }
+        : { kind: 'path', segment: source.segment, prefix: source.prefix, suffix: source.suffix })
+    }
+  }
+}
+
+/** A model as a request names it, and its canonical id: model_aliases first, then the dialect's opaque ids. */
+export function nameModel (dialect: Dialect, upstream: UpstreamConfig, model: string): NamedModel {
+  const alias = upstream.modelAliases.size === 0 ? undefined : upstream.modelAliases.get(model.toLowerCase())
+  if (alias !== undefined) return { written: model, canonical: canonicalModelId(alias), raw: alias.toLowerCase() }
+  const opaque = dialect.opaque?.(model)
+  if (opaque != null) return { written: model, canonical: null, unseen: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
+  return { written: model, canonical: canonicalModelId(model), raw: model.toLowerCase() }
+}

@@ -1,0 +1,124 @@
+// Stage plan: exactly what will be sent upstream for an allowed (or routed) request, built in
+// one place for HTTP and WebSocket alike: the target upstream, path and query, headers and
+// body, and the gateway's own signature. A route is carried out here and nowhere else.
+import type { IncomingHttpHeaders } from 'node:http'
+import type { UpstreamConfig } from '../config/validate.js'
+import { GatewayError } from '../errors.js'
+import type { Decision } from '../policy/evaluate.js'
+import { CLIENT_CREDENTIAL_HEADERS } from '../proxy/credentials.js'
+import { replaceValue } from '../proxy/json-members.js'
+import { CLIENT_SIGNATURE_HEADERS } from '../proxy/sigv4.js'
+import { encodeSegment } from '../proxy/upstream-path.js'
+import type { Runtime } from '../runtime.js'
+import type { RequestEndpoint } from './endpoint.js'
+import type { ModelsRead, RewriteAt } from './models.js'
+
+export type OutgoingHeaders = Record<string, string | string[] | undefined>
+
+export interface Plan {
+  target: UpstreamConfig
+  /** The path and query below the target's URL ("" or "?..."), as sent. */
+  path: string
+  query: string
+  /** The target's URL with the path and query. */
+  url: string
+  /** The exact bytes the gateway checked (or their routed rewrite); undefined without a body. */
+  body: Buffer | undefined
+  /** Every request header the upstream gets but the framing ones (host, content-length), which the transport sets. */
+  headers: OutgoingHeaders
+  /** The model a route sends instead (x-geofence-routed-model), or null. */
+  routedModel: string | null
+}
+
+/**
+ * Never sent on: hop-by-hop headers (RFC 9110 7.6.1, and any the client's Connection names),
+ * `expect` (answered by this server), the caller's addresses (internal addresses stay inside
+ * the bank), and framing the transport sets itself.
+ */
+const DROPPED = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'expect', 'forwarded', 'x-forwarded-for', 'x-real-ip', 'proxy-authorization', 'host', 'content-length']
+
+export interface PlanInput {
+  runtime: Runtime
+  endpoint: RequestEndpoint
+  method: string
+  headers: IncomingHttpHeaders
+  body: Buffer | undefined
+  read: ModelsRead
+  decision: Decision
+}
+
+export async function plan (input: PlanInput): Promise<Plan> {
+  const { runtime, endpoint, read, decision } = input
+  const route = decision.enforced ? decision.route : undefined
+  let target = endpoint.upstream
+  let pathAndQuery = { path: endpoint.path.path, query: endpoint.path.query }
+  let body = input.body
+  let decodedBody = false
+  if (route !== undefined) {
+    const routed = runtime.config.upstreams.get(route.upstream)
+    // Config validation checks every route target: a missing one is a bug, never a fallback.
+    if (routed === undefined) throw new GatewayError('internal', `route target ${route.upstream} is not configured`)
+    if (read.rewrite.kind === 'refused') throw new GatewayError('internal', `a route was planned for ${read.rewrite.why}`)
+    target = routed
+    const rewritten = rewrite(endpoint, read, read.rewrite, route.model)
+    pathAndQuery = rewritten.pathAndQuery
+    if (rewritten.body !== undefined) {
+      body = rewritten.body
+      decodedBody = read.encoded
+    }
+  }
+  const stripCredentials = target.stripClientCredentials || runtime.config.clients.size > 0
+  // Gemini clients may send their key as ?key=: a held credential replaces it too.
+  const { path } = pathAndQuery
+  const query = stripCredentials ? withoutKeyParam(pathAndQuery.query) : pathAndQuery.query
+  const headers = outgoingHeaders(input.headers, target, stripCredentials)
+  // The rewritten body is sent decoded: there is no re-compressing what the client sent.
+  if (decodedBody) delete headers['content-encoding']
+  const url = `${target.url}${path}${query}`
+  const sign = runtime.signers.get(target.name)
+  if (sign !== undefined) {
+    const signature = await sign(url, input.method, headers, body)
+    for (const name of CLIENT_SIGNATURE_HEADERS) delete headers[name]
+    Object.assign(headers, signature)
+  }
+  return { target, path, query, url, body, headers, routedModel: route?.model ?? null }
+}
+
+/** The client's headers as an upstream gets them: dropped, stripped and held headers applied. */
+function outgoingHeaders (client: IncomingHttpHeaders, target: UpstreamConfig, stripCredentials: boolean): OutgoingHeaders {
+  const headers: OutgoingHeaders = { ...client }
+  const connection = client.connection
+  if (typeof connection === 'string') for (const name of connection.split(',')) delete headers[name.trim().toLowerCase()]
+  for (const name of DROPPED) delete headers[name]
+  if (stripCredentials) for (const name of CLIENT_CREDENTIAL_HEADERS) delete headers[name]
+  for (const [name, value] of target.headers) headers[name] = value
+  return headers
+}
+
+/** Where the routed model goes: the path segment, the query parameter, or the body's member. */
+function rewrite (endpoint: RequestEndpoint, read: ModelsRead, at: RewriteAt, model: string): { pathAndQuery: { path: string, query: string }, body?: Buffer } {
+  const { path } = endpoint
+  switch (at.kind) {
+    case 'path': {
+      const raw = [...path.raw]
+      raw[at.segment] = encodeSegment(`${at.prefix}${model}${at.suffix}`)
+      return { pathAndQuery: { path: `/${raw.join('/')}${path.path.length > 1 && path.path.endsWith('/') ? '/' : ''}`, query: path.query } }
+    }
+    case 'query': {
+      const params = new URLSearchParams(path.query)
+      params.set(at.param, model)
+      return { pathAndQuery: { path: path.path, query: `?${params.toString()}` } }
+    }
+    case 'member':
+      if (read.decoded === undefined) throw new GatewayError('internal', 'a body member to rewrite without a body')
+      return { pathAndQuery: { path: path.path, query: path.query }, body: replaceValue(read.decoded, at.member, model) }
+  }
+}
+
+/** The query string without its `key` parameters, every other byte as it was. */
+function withoutKeyParam (query: string): string {
+  if (!query.includes('key=')) return query
+  const kept = query.slice(1).split('&').filter((p) => !/^key(=|$)/i.test(p))
+  return kept.length === 0 ? '' : `?${kept.join('&')}`
+}

@@ -1,0 +1,79 @@
+// The stages in order (ARCHITECTURE.md), for every transport: `beginRequest` runs those that
+// need only the request head (caller, location, client, endpoint) before any body is read;
+// `decideRequest` runs the rest (models, decision, plan) once the body is in. Transports
+// (transport/http.ts, transport/websocket.ts) carry out the outcome and nothing else.
+import type { IncomingHttpHeaders } from 'node:http'
+import type { GatewayError } from '../errors.js'
+import type { Runtime } from '../runtime.js'
+import { findCaller } from './caller.js'
+import { authenticateClient } from './client.js'
+import { decide } from './decision.js'
+import { findEndpoint, mountedUpstream, notMounted } from './endpoint.js'
+import { readModels } from './models.js'
+import { plan, type Plan } from './plan.js'
+import { blockRefusal, type Refusal } from './refusal.js'
+import type { RequestState } from './state.js'
+
+/** A request head as every transport has it. */
+export interface RequestHead {
+  peer: string | undefined
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+}
+
+/**
+ * The stages before the body, under the revision in force (kept to the end of the request).
+ * Never throws: a request that cannot go on carries the error that refuses it.
+ */
+export function beginRequest (runtime: Runtime, head: RequestHead, id: string): { state: RequestState, error: GatewayError | null } {
+  const caller = findCaller(runtime, head.peer, head.headers)
+  const upstream = mountedUpstream(runtime.config, head.url) ?? null
+  const state: RequestState = {
+    runtime,
+    decisionId: id,
+    startedAt: process.hrtime.bigint(),
+    client: caller.client,
+    location: caller.location,
+    clientName: null,
+    upstream,
+    endpoint: null,
+    model: null,
+    canonicalModel: null,
+    batchModels: null,
+    decision: null,
+    upstreamFailed: false,
+    logged: false,
+  }
+  try {
+    state.clientName = authenticateClient(runtime.config.clients, head.headers)
+    if (upstream !== null) state.endpoint = findEndpoint(runtime.config, upstream, head.method, head.url)
+  } catch (err) {
+    return { state, error: err as GatewayError }
+  }
+  return { state, error: null }
+}
+
+export type Outcome = { kind: 'refuse', refusal: Refusal } | { kind: 'forward', plan: Plan }
+
+/** The stages after the body: the models, the decision, and what to send. They fill in `st`. */
+export async function decideRequest (st: RequestState, head: RequestHead, body: Buffer | undefined): Promise<Outcome> {
+  const { runtime, endpoint } = st
+  const { method, headers } = head
+  if (endpoint === null) throw notMounted(head.url)
+  const read = await readModels({ endpoint, method, headers, body })
+  const { decision, model } = decide({
+    runtime,
+    upstream: endpoint.upstream,
+    client: st.clientName,
+    location: st.location,
+    locationProblem: st.client.problem ?? st.location.reason,
+  }, endpoint, read)
+  st.model = model?.written ?? null
+  st.canonicalModel = model?.canonical ?? null
+  if (read.batch) st.batchModels = read.models.slice(0, 20).map((m) => m.written)
+  st.decision = decision
+  // The block path answers directly: no exception (and no stack trace) per refusal.
+  if (decision.enforced && decision.action === 'block') return { kind: 'refuse', refusal: blockRefusal(st, decision) }
+  return { kind: 'forward', plan: await plan({ runtime, endpoint, method, headers, body, read, decision }) }
+}

@@ -1,0 +1,37 @@
+// What the gateway learns about one request as it goes through the stages (ARCHITECTURE.md).
+// Each stage fills in its part; the decision record (pipeline/record.ts) is built
+// from it field by field, and never from headers or bodies.
+import type { ClientAddress } from '../geo/client-ip.js'
+import type { Location } from '../geo/locator.js'
+import type { Decision } from '../policy/evaluate.js'
+import type { Runtime } from '../runtime.js'
+import type { UpstreamConfig } from '../config/validate.js'
+import type { RequestEndpoint } from './endpoint.js'
+
+export interface RequestState {
+  /** The revision in force when the request arrived; it decides the whole request. */
+  runtime: Runtime
+  decisionId: string
+  startedAt: bigint
+  /** Stage caller: the address and where it was read. */
+  client: ClientAddress
+  /** Stage caller: where that address is. */
+  location: Location
+  /** Stage client: the authenticated client's name (client authentication on), else null. */
+  clientName: string | null
+  /** The upstream mounted at the request's first path segment, known even when the rest cannot be read. */
+  upstream: UpstreamConfig | null
+  /** Stage endpoint: where the request goes below its upstream and where it names its model. */
+  endpoint: RequestEndpoint | null
+  /** Stage models: the model as the request names it, and the canonical id the policy matched. */
+  model: string | null
+  canonicalModel: string | null
+  /** The distinct models of a batch (at most 20), when the request is one. */
+  batchModels: readonly string[] | null
+  /** Stage decision. A request refused before one (400, 404, 413...) records its refusal here. */
+  decision: Decision | null
+  /** The upstream's response body failed mid-way (so a cut response was not the client's doing). */
+  upstreamFailed: boolean
+  /** The decision line was written. */
+  logged: boolean
+}

@@ -1,0 +1,89 @@
+// The HTTP adapter over the pipeline: the body read as bytes (whatever its Content-Type, or
+// none, up to its endpoint's limit), then the stages after the body, then the outcome carried
+// out: a refusal answered, or the plan forwarded with @fastify/reply-from.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors.js'
+import type { Metrics } from '../observability/metrics.js'
+import { ROUTED_MODEL_HEADER, type Refusal } from '../pipeline/refusal.js'
+import { decideRequest, type RequestHead } from '../pipeline/request.js'
+import { forward } from './forward.js'
+
+/** The request head as the pipeline reads it. */
+export function requestHead (request: FastifyRequest): RequestHead {
+  return { peer: request.raw.socket.remoteAddress, method: request.method, url: request.raw.url ?? '/', headers: request.headers }
+}
+
+export interface HttpDeps {
+  metrics: Metrics
+  /** The response was closed before its end: by the client, or cut from the upstream side. */
+  onCut: (request: FastifyRequest, reply: FastifyReply) => void
+}
+
+export async function handleHttp (request: FastifyRequest, reply: FastifyReply, deps: HttpDeps): Promise<FastifyReply> {
+  const st = request.geofence
+  const outcome = await decideRequest(st, requestHead(request), request.body as Buffer | undefined)
+  if (outcome.kind === 'refuse') return sendRefusal(reply, outcome.refusal)
+  const { plan } = outcome
+  if (plan.routedModel !== null) reply.header(ROUTED_MODEL_HEADER, plan.routedModel)
+  // Only a forwarded response can be cut from the upstream side (an idle stream, a reset).
+  reply.raw.once('close', () => { if (!reply.raw.writableFinished) deps.onCut(request, reply) })
+  forward(reply, plan, {
+    onFirstByte: (seconds) => { deps.metrics.recordFirstByte(plan.target.name, seconds) },
+    onUpstreamError: () => { st.upstreamFailed = true },
+  })
+  return reply
+}
+
+export function sendRefusal (reply: FastifyReply, r: Refusal): FastifyReply {
+  return reply.code(r.status).headers(r.headers).type('application/json').send(r.body)
+}
+
+/**
+ * Every body is read as bytes, whatever its Content-Type (or none): the model check must not
+ * depend on a header the client chooses, and the bytes checked are the bytes forwarded. The
+ * limit is the endpoint's (batches take more): a Content-Length over it was refused before the
+ * body was read, and a chunked body is cut as soon as it passes it.
+ */
+export function readBodiesAsBytes (app: FastifyInstance, fallbackLimit: number): void {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const limit = request.geofence.endpoint?.bodyLimit ?? fallbackLimit
+    readBody(payload, limit, request.headers['content-length'], () => tooLarge(limit, request.geofence.runtime.config.server), done)
+  })
+}
+
+export function tooLarge (limit: number, server: { bodyLimit: number }): GatewayError {
+  return new GatewayError('too_large', `the request body is larger than ${limit === server.bodyLimit ? 'server.body_limit' : 'server.batch_body_limit'}`)
+}
+
+/** A request body as one Buffer, as Fastify's own raw-body reader does it, with a limit per request. */
+function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength: string | undefined, tooLargeError: () => Error, done: (err: Error | null, body?: Buffer) => void): void {
+  const chunks: Buffer[] = []
+  let size = 0
+  const stop = (): void => {
+    payload.removeListener('data', onData)
+    payload.removeListener('end', onEnd)
+    payload.removeListener('error', onError)
+  }
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length
+    if (size > limit) {
+      stop()
+      done(tooLargeError())
+      return
+    }
+    chunks.push(chunk)
+  }
+  const onEnd = (): void => {
+    stop()
+    if (contentLength !== undefined && Number(contentLength) !== size) {
+      done(new GatewayError('invalid_request', 'the request body does not have the length its Content-Length says'))
+      return
+    }
+    done(null, Buffer.concat(chunks, size))
+  }
+  const onError = (err: Error): void => { stop(); done(err) }
+  payload.on('data', onData)
+  payload.on('end', onEnd)
+  payload.on('error', onError)
+}
