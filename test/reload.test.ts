@@ -94,9 +94,15 @@ t.test('hot reload', async (t) => {
     t.match(failures().at(-1), { level: 50, file, reason: /"UK" is not a country code/, policy_revision: rev1 })
     t.equal(gw.runtime.policy.revision, rev1)
     t.match(await ask(gw), { status: 200, line: { policy_revision: rev1 } })
+    const lastReload = async (): Promise<string | undefined> => /^geofence_config_last_reload_successful (\d)$/m.exec((await send(`${gw.adminUrl}/metrics`)).body)?.[1]
+    t.equal(await lastReload(), '0', 'the metric an alert watches says so')
     const good = reloads().length
     writeFileSync(file, configText(upstream.url, db, 'CN'))
     await waitFor('the recovery', () => reloads().length > good)
+    // Counted just after the line is logged.
+    let last = await lastReload()
+    for (let i = 0; i < 40 && last !== '1'; i++) last = await new Promise((resolve) => setTimeout(resolve, 25)).then(lastReload)
+    t.equal(last, '1', 'and the alert clears')
   })
 
   t.test('a corrupt database written in place keeps the old one serving', async (t) => {
