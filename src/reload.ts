@@ -1,16 +1,22 @@
 // Hot reload: the config file and every database are watched (their directories, so that a
 // replacement by rename, as geoipupdate and Kubernetes ConfigMaps do it, is seen as well as a
 // write in place), and SIGHUP asks for a reload. A new revision is built off the hot path and
-// swapped in with one assignment; requests in flight keep the revision they started with. A
+// swapped in with one assignment; requests in flight keep the revision they started with.
+// Whatever asks for it (an event, the poll, SIGHUP), a reload reads the files only once they
+// have stopped changing (the same identity, size, time and content for a whole debounce window)
+// and applies what it read only if they still hold that content afterwards: a file caught
+// between two writes is never a revision, even when its first part alone is a valid config. A
 // revision that cannot be built (bad config, unreadable, truncated or corrupt database) leaves
 // the running one in place and is logged with the file and the reason.
-import { watch, type FSWatcher } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { createReadStream, watch, type FSWatcher } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ConfigError } from './errors.js'
 import { loadRuntime, type Runtime, type RuntimeOptions, type RuntimeRef } from './runtime.js'
 
+/** How long every file must stay unchanged before a reload reads it (and the wait after an event). */
 export const DEFAULT_RELOAD_DEBOUNCE_MS = 250
 /** Directory events can be missed (network filesystems, some container mounts): stat as well. */
 export const DEFAULT_RELOAD_POLL_MS = 5_000
@@ -20,6 +26,12 @@ export interface ReloadResult {
   changed: boolean
   revision: string
   error?: string
+}
+
+/** A file as a reload sees it: `stat` (identity, size, time) is what watching compares. */
+interface FileState {
+  stat: string
+  sha256: string
 }
 
 export interface ReloaderOptions {
@@ -44,6 +56,7 @@ export class Reloader {
   #poll: NodeJS.Timeout | null = null
   #running: Promise<ReloadResult> | null = null
   #again = false
+  #recheck = false
   #closed = false
 
   constructor (ref: RuntimeRef, configFile: string, logger: Logger, opts: ReloaderOptions = {}) {
@@ -81,7 +94,12 @@ export class Reloader {
       this.#running = null
       if (this.#again && !this.#closed) {
         this.#again = false
+        this.#recheck = false
         void this.reload(trigger)
+      } else if (this.#recheck && !this.#closed) {
+        // A change seen while the attempt ran: reload only if the attempt did not take it in.
+        this.#recheck = false
+        void this.#reloadIfChanged()
       }
     }
   }
@@ -96,13 +114,30 @@ export class Reloader {
 
   async #attempt (trigger: string): Promise<ReloadResult> {
     const previous = this.#ref.current
-    // What this attempt is about to read, taken before it reads: a file that changes while the
-    // attempt runs then differs from it, and the change is reloaded too instead of being taken
-    // for the state just loaded.
-    const seen = await this.#fingerprint(this.#files(previous))
+    // The files are read once they have settled, and what was read is kept only if they still
+    // hold the settled content afterwards; else (a write landed meanwhile) they settle again.
+    // A new config may name databases the running one does not: they must settle too.
+    let files = this.#files(previous)
+    let settled = await this.#settle(files)
+    let outcome: { next: Runtime } | { err: unknown }
+    for (;;) {
+      if (this.#closed) return { ok: false, changed: false, revision: previous.policy.revision, error: 'the reloader is closed' }
+      try {
+        outcome = { next: await loadRuntime(this.#file, this.#runtimeOptions) }
+      } catch (err) {
+        outcome = { err }
+      }
+      const wanted = 'next' in outcome ? [...new Set([...files, ...this.#files(outcome.next)])] : files
+      const after = await this.#states(wanted, true)
+      if (wanted.every((f) => same(settled.get(f), after.get(f)))) break
+      files = wanted
+      settled = await this.#settle(files)
+    }
+    // What was seen, for watching: a change after it is reloaded, a change before it is in.
+    const seen = new Map([...settled].map(([f, state]) => [f, state.stat]))
     let result: ReloadResult
-    try {
-      const next = await loadRuntime(this.#file, this.#runtimeOptions)
+    if ('next' in outcome) {
+      const { next } = outcome
       this.#ref.current = next
       result = { ok: true, changed: next.policy.revision !== previous.policy.revision, revision: next.policy.revision }
       this.#logger.info({
@@ -112,7 +147,8 @@ export class Reloader {
         databases: next.locator.databases.map((d) => ({ file: d.file, build: d.buildEpoch.toISOString() })),
       }, 'reloaded')
       await this.#rewatch(next, seen)
-    } catch (err) {
+    } else {
+      const { err } = outcome
       const file = err instanceof ConfigError ? err.file : this.#file
       const reason = err instanceof Error ? err.message : String(err)
       result = { ok: false, changed: false, revision: previous.policy.revision, error: reason }
@@ -122,6 +158,26 @@ export class Reloader {
     }
     this.#onResult?.(result)
     return result
+  }
+
+  /**
+   * Waits until `files` have stayed the same for a whole debounce window, and returns that
+   * state. A file still being written (in several writes, or downloaded in place) is waited for.
+   */
+  async #settle (files: readonly string[]): Promise<Map<string, FileState>> {
+    let before = await this.#states(files, true)
+    let logged = false
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, this.#debounceMs).unref())
+      const now = await this.#states(files, true)
+      const changing = files.filter((f) => !same(before.get(f), now.get(f)))
+      if (changing.length === 0 || this.#closed) return now
+      if (!logged) {
+        this.#logger.info({ files: changing, debounce_ms: this.#debounceMs }, 'reload waits: files are still changing')
+        logged = true
+      }
+      before = now
+    }
   }
 
   #files (runtime: Runtime): string[] {
@@ -136,7 +192,7 @@ export class Reloader {
     if (this.#closed) return
     const files = this.#files(runtime)
     const now = await this.#fingerprint(files)
-    this.#fingerprints = new Map(files.map((f) => [f, seen?.get(f) ?? now.get(f) ?? 'missing']))
+    this.#fingerprints = new Map(files.map((f) => [f, seen?.get(f) ?? now.get(f) ?? MISSING]))
     for (const dir of new Set(files.map((f) => dirname(f)))) {
       try {
         const w = watch(dir, { persistent: false }, () => { this.#schedule() })
@@ -160,6 +216,10 @@ export class Reloader {
   }
 
   async #reloadIfChanged (): Promise<void> {
+    if (this.#running !== null) {
+      this.#recheck = true
+      return
+    }
     const now = await this.#fingerprint([...this.#fingerprints.keys()])
     const changed = [...now].filter(([file, fp]) => this.#fingerprints.get(file) !== fp).map(([file]) => basename(file))
     if (changed.length > 0) await this.reload(`changed: ${changed.join(', ')}`)
@@ -167,15 +227,33 @@ export class Reloader {
 
   /** Identity and size and time of each file (through symlinks, as ConfigMaps mount them). */
   async #fingerprint (files: readonly string[]): Promise<Map<string, string>> {
-    const out = new Map<string, string>()
+    const states = await this.#states(files, false)
+    return new Map([...states].map(([f, state]) => [f, state.stat]))
+  }
+
+  /** Each file's stat and, with `content`, the sha256 of its bytes (streamed: a large database does not stall requests). */
+  async #states (files: readonly string[], content: boolean): Promise<Map<string, FileState>> {
+    const out = new Map<string, FileState>()
     await Promise.all(files.map(async (f) => {
+      let state: FileState = { stat: MISSING, sha256: MISSING }
       try {
         const s = await stat(f)
-        out.set(f, `${s.ino}:${s.size}:${s.mtimeMs}`)
-      } catch {
-        out.set(f, 'missing')
-      }
+        state = { stat: `${s.ino}:${s.size}:${s.mtimeMs}`, sha256: content ? await sha256(f) : '' }
+      } catch { /* missing or unreadable: a reload reports it */ }
+      out.set(f, state)
     }))
     return out
   }
+}
+
+const MISSING = 'missing'
+
+function same (a: FileState | undefined, b: FileState | undefined): boolean {
+  return a !== undefined && b !== undefined && a.stat === b.stat && a.sha256 === b.sha256
+}
+
+async function sha256 (file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
+  return hash.digest('hex')
 }

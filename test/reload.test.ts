@@ -1,10 +1,11 @@
 // Hot reload: by rename and in place, config and databases, bad files keeping the running
 // revision, requests in flight finishing under their own revision, and no request lost.
-import { spawn } from 'node:child_process'
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { closeSync, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startFakeUpstream } from './support/fake-upstream.js'
 import { fixtureDir, MAXMIND_COUNTRY } from './support/fixtures.js'
 import { startTestGateway, type TestGateway } from './support/gateway.js'
@@ -93,9 +94,15 @@ t.test('hot reload', async (t) => {
     t.match(failures().at(-1), { level: 50, file, reason: /"UK" is not a country code/, policy_revision: rev1 })
     t.equal(gw.runtime.policy.revision, rev1)
     t.match(await ask(gw), { status: 200, line: { policy_revision: rev1 } })
+    const lastReload = async (): Promise<string | undefined> => /^geofence_config_last_reload_successful (\d)$/m.exec((await send(`${gw.adminUrl}/metrics`)).body)?.[1]
+    t.equal(await lastReload(), '0', 'the metric an alert watches says so')
     const good = reloads().length
     writeFileSync(file, configText(upstream.url, db, 'CN'))
     await waitFor('the recovery', () => reloads().length > good)
+    // Counted just after the line is logged.
+    let last = await lastReload()
+    for (let i = 0; i < 40 && last !== '1'; i++) last = await new Promise((resolve) => setTimeout(resolve, 25)).then(lastReload)
+    t.equal(last, '1', 'and the alert clears')
   })
 
   t.test('a corrupt database written in place keeps the old one serving', async (t) => {
@@ -154,19 +161,80 @@ t.test('hot reload', async (t) => {
   })
 })
 
-t.test('SIGHUP reloads a running geofence serve', async (t) => {
-  const upstream = await startFakeUpstream()
-  t.teardown(upstream.close)
-  const { file } = writeFiles(upstream.url)
+/** `geofence serve` as an operator runs it (default debounce and polling), its log lines parsed. */
+async function serve (t: Test, file: string): Promise<{ child: ChildProcess, lines: Array<Record<string, unknown>>, url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   const lines: Array<Record<string, unknown>> = []
   createInterface({ input: child.stdout }).on('line', (l) => { lines.push(JSON.parse(l) as Record<string, unknown>) })
-  await waitFor('listening', () => lines.some((l) => l['msg'] === 'listening'), 20_000)
+  let exited = false
+  child.once('exit', () => { exited = true })
+  await waitFor('listening', () => exited || lines.some((l) => l['msg'] === 'listening'), 20_000)
+  if (exited) throw new Error('geofence serve exited')
+  return { child, lines, url: String(lines.find((l) => l['msg'] === 'listening')?.['url']) }
+}
+
+t.test('SIGHUP reloads a running geofence serve', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const { file } = writeFiles(upstream.url)
+  const { child, lines } = await serve(t, file)
   child.kill('SIGHUP')
   await waitFor('the reload', () => lines.some((l) => l['msg'] === 'reloaded' && l['trigger'] === 'SIGHUP'))
   t.pass('reloaded on SIGHUP')
   child.kill('SIGTERM')
+})
+
+t.test('a config rewritten in place in two writes is never applied half written', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const { db, file } = writeFiles(upstream.url)
+  // The deny list in block style and last, so that the file cut after any of its items is a
+  // valid config.
+  const policy = (deny: string[]): string => configText(upstream.url, db, '').replace(/ +- \{.*\n$/, `    - name: frontier
+      models: ["claude-*"]
+      action: block
+      deny:
+${deny.map((c) => `        - ${c}\n`).join('')}`)
+  writeFileSync(file, policy(['CN', 'GB', 'RU']))
+  const { child, lines, url } = await serve(t, file)
+  const firstHalf = policy(['CN']) // valid on its own, and it lets GB through
+  const whole = policy(['CN', 'GB'])
+  const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
+
+  let stop = false
+  const answers: Array<{ status: number, id: unknown }> = []
+  const worker = async (): Promise<void> => {
+    while (!stop) {
+      const res = await send(`${url}/anthropic/v1/messages`, { body: claude, headers: { 'content-type': 'application/json', 'x-forwarded-for': UK } })
+      answers.push({ status: res.status, id: res.headers['x-geofence-decision-id'] })
+    }
+  }
+  const workers = Array.from({ length: 3 }, worker)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  // One open, two writes 100 ms apart (the default debounce is 250 ms). Directory events alone
+  // are debounced past the second write; a reload asked for in between (a SIGHUP from another
+  // tool, or the poll on a mount that sends no events) must wait for the file to settle too.
+  const fd = openSync(file, 'w')
+  writeSync(fd, firstHalf)
+  child.kill('SIGHUP')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  writeSync(fd, whole.slice(firstHalf.length))
+  closeSync(fd)
+  const written = Date.now()
+  await waitFor('the whole file to be in force', () => lines.some((l) => l['msg'] === 'reloaded' && l['policy_revision'] === sha256(whole)))
+  t.comment(`the whole file was in force ${Date.now() - written} ms after its last write`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  stop = true
+  await Promise.all(workers)
+  child.kill('SIGTERM')
+  await new Promise((resolve) => child.once('exit', resolve))
+
+  t.ok(answers.length > 20, `${answers.length} requests while the file was written`)
+  t.same([...new Set(answers.map((a) => a.status))], [451], 'every request was blocked, as the old and the whole file both say')
+  t.same(lines.filter((l) => l['policy_revision'] === sha256(firstHalf)).map((l) => l['msg']), [], 'no reload and no decision under the first half')
+  const ids = new Set(answers.map((a) => a.id))
+  t.equal(lines.filter((l) => l['msg'] === 'decision' && ids.has(l['decision_id'])).length, answers.length, 'a decision line for every request')
 })
 
 t.test('a Kubernetes ConfigMap update (a symlinked directory swapped by rename) is picked up', async (t) => {

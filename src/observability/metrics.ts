@@ -1,6 +1,10 @@
 // Prometheus metrics (prom-client), one registry per process. Label values are bounded: the
 // upstream and rule are configured names (or none/default), the country an ISO code or
-// "unknown"; nothing a client writes becomes a label.
+// "unknown", the code an HTTP status; nothing a client writes becomes a label. Every family is
+// registered here, at start, whatever the configuration: the dashboard and the alert rules in
+// config/ name only these (test/observability/dashboards.test.ts checks it). With
+// server.workers > 1 the primary sums the workers' series; the gauges that must not be summed
+// say how they combine.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 /** What the metrics read of the revision in force, at each scrape. */
@@ -8,6 +12,35 @@ export interface RevisionView {
   current: {
     policy: { revision: string }
     locator: { databases: ReadonlyArray<{ file: string, buildEpoch: Date }>, anonymousDb: { file: string, buildEpoch: Date } | null }
+  }
+}
+
+/** Reload attempts by result, and whether the last one succeeded: "the last reload failed" is what to alert on. */
+export class ReloadMetrics {
+  readonly #attempts: Counter<'result'>
+  readonly #lastOk: Gauge
+
+  constructor (registry: Registry) {
+    this.#attempts = new Counter({
+      name: 'geofence_config_reloads_total',
+      help: 'Reload attempts, by result',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    })
+    this.#lastOk = new Gauge({
+      name: 'geofence_config_last_reload_successful',
+      help: 'Whether the last reload attempt succeeded (1 from start until one fails); after a failure the previous revision stays in force',
+      registers: [registry],
+      aggregator: 'min',
+    })
+    for (const result of ['success', 'failure']) this.#attempts.inc({ result }, 0)
+    this.#lastOk.set(1)
+  }
+
+  /** One attempt (named `inc`, as when this was the bare counter). */
+  inc ({ result }: { result: 'success' | 'failure' }): void {
+    this.#attempts.inc({ result })
+    this.#lastOk.set(result === 'success' ? 1 : 0)
   }
 }
 
@@ -55,18 +88,22 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  readonly reloads = new Counter({
-    name: 'geofence_config_reloads_total',
-    help: 'Reload attempts, by result',
-    labelNames: ['result'] as const,
+  readonly responses = new Counter({
+    name: 'geofence_responses_total',
+    help: 'Answers, by upstream and HTTP status (the status on the decision line: 499 when the client went away)',
+    labelNames: ['upstream', 'code'] as const,
     registers: [this.registry],
   })
 
+  readonly reloads = new ReloadMetrics(this.registry)
+
   // Children per label combination, so that the hot path does not hash label objects.
   readonly #decisionChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (v: number) => void } }>()
+  readonly #responseChildren = new Map<string, { inc: () => void }>()
   readonly #firstByteChildren = new Map<string, { observe: (v: number) => void }>()
 
-  recordDecision (upstream: string, rule: string, action: string, enforced: boolean, country: string, seconds: number): void {
+  /** One request's end. `status` is the decision line's; without it the answer is not counted. */
+  recordDecision (upstream: string, rule: string, action: string, enforced: boolean, country: string, seconds: number, status?: number): void {
     const key = `${upstream}\u0000${rule}\u0000${action}\u0000${enforced ? 1 : 0}\u0000${country}`
     let child = this.#decisionChildren.get(key)
     if (child === undefined) {
@@ -78,6 +115,15 @@ export class Metrics {
     }
     child.count.inc()
     child.duration.observe(seconds)
+    if (status !== undefined) {
+      const responseKey = `${upstream}\u0000${status}`
+      let response = this.#responseChildren.get(responseKey)
+      if (response === undefined) {
+        response = this.responses.labels({ upstream, code: String(status) })
+        this.#responseChildren.set(responseKey, response)
+      }
+      response.inc()
+    }
   }
 
   recordFirstByte (upstream: string, seconds: number): void {
@@ -98,6 +144,7 @@ export class Metrics {
       help: 'The policy revision in force (value 1)',
       labelNames: ['revision'] as const,
       registers: [this.registry],
+      aggregator: 'max',
       collect () {
         this.reset()
         this.set({ revision: current().policy.revision }, 1)
@@ -106,9 +153,11 @@ export class Metrics {
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'geofence_geoip_database_build_timestamp_seconds',
-      help: 'Build time of each database in force (alert when it gets old)',
+      help: 'Build time of each database in force, from its metadata (alert when it gets old)',
       labelNames: ['database'] as const,
       registers: [this.registry],
+      // Across workers, the oldest copy in force (a sum of timestamps would mean nothing).
+      aggregator: 'min',
       collect () {
         this.reset()
         const { locator } = current()
@@ -118,6 +167,5 @@ export class Metrics {
       },
     })
     for (const result of ['hit', 'miss']) this.cache.inc({ result }, 0)
-    for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0)
   }
 }
