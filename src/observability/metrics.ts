@@ -7,6 +7,18 @@
 // say how they combine.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
+/** One decision, as the metrics count it (labels are bounded: configured names, ISO codes, statuses). */
+export interface DecisionSample {
+  upstream: string
+  rule: string
+  action: string
+  enforced: boolean
+  country: string
+  seconds: number
+  /** The HTTP status on the decision line. */
+  status?: number
+}
+
 /** What the metrics read of the revision in force, at each scrape. */
 export interface RevisionView {
   current: {
@@ -103,7 +115,7 @@ export class Metrics {
   readonly #firstByteChildren = new Map<string, { observe: (v: number) => void }>()
 
   /** One request's end. `status` is the decision line's; without it the answer is not counted. */
-  recordDecision (upstream: string, rule: string, action: string, enforced: boolean, country: string, seconds: number, status?: number): void {
+  recordDecision ({ upstream, rule, action, enforced, country, seconds, status }: DecisionSample): void {
     const key = `${upstream}\u0000${rule}\u0000${action}\u0000${enforced ? 1 : 0}\u0000${country}`
     let child = this.#decisionChildren.get(key)
     if (child === undefined) {

@@ -96,13 +96,14 @@ export class DecisionLog {
     const record = decisionRecord(st, method, url, status)
     if (cut !== undefined) record.cut = cut
     this.#logger.info(record, 'decision')
-    this.#metrics.recordDecision(
-      record.upstream ?? 'none',
-      record.rule ?? st.decision?.setting ?? 'none',
-      record.action,
-      record.enforced,
-      record.country ?? 'unknown',
-      record.duration_ms / 1000,
-    )
+    this.#metrics.recordDecision({
+      upstream: record.upstream ?? 'none',
+      rule: record.rule ?? st.decision?.setting ?? 'none',
+      action: record.action,
+      enforced: record.enforced,
+      country: record.country ?? 'unknown',
+      seconds: record.duration_ms / 1000,
+      status: record.status,
+    })
   }
 }

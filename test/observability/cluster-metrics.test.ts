@@ -11,8 +11,8 @@ t.test('the combined metrics of two workers', async (t) => {
   const workers = await Promise.all([1, 2].map(async () => new Metrics({ current: await loadRuntime(file) })))
   const [first, second] = workers
   if (first === undefined || second === undefined) throw new Error('two workers')
-  first.recordDecision('anthropic', 'anthropic-frontier', 'allow', true, 'US', 0.01, 200)
-  second.recordDecision('anthropic', 'anthropic-frontier', 'allow', true, 'US', 0.01, 200)
+  first.recordDecision({ upstream: 'anthropic', rule: 'anthropic-frontier', action: 'allow', enforced: true, country: 'US', seconds: 0.01, status: 200 })
+  second.recordDecision({ upstream: 'anthropic', rule: 'anthropic-frontier', action: 'allow', enforced: true, country: 'US', seconds: 0.01, status: 200 })
   second.reloads.inc({ result: 'failure' })
   const combined = await AggregatorRegistry.aggregate(await Promise.all(workers.map(async (m) => m.registry.getMetricsAsJSON()))).metrics()
 

@@ -186,8 +186,7 @@ t.test('the error-rate series counts a gateway 502', async (t) => {
   const gw = await startTestGateway(baseConfig('http://127.0.0.1:1'))
   t.teardown(gw.close)
   t.equal((await send(`${gw.url}/anthropic/v1/messages`, { body: JSON.stringify({ model: 'claude-sonnet-4-5' }), headers: { 'x-forwarded-for': '8.8.8.8' } })).status, 502)
-  // Pending: the request path (src/app.ts, logState) does not pass the status to recordDecision.
-  t.match((await send(`${gw.adminUrl}/metrics`)).body, /geofence_responses_total\{upstream="anthropic",code="502"\} 1/, 'counted', { todo: 'src/app.ts logState must pass record.status to metrics.recordDecision' })
+  t.match((await send(`${gw.adminUrl}/metrics`)).body, /geofence_responses_total\{upstream="anthropic",code="502"\} 1/, 'counted')
 })
 
 function balanced (expr: string): boolean {
