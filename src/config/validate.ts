@@ -9,11 +9,13 @@ import type { ForwardingHeader } from '../geo/client-ip.js'
 import type { CacheOptions } from '../geo/locator.js'
 import { BUILTIN_GROUPS, isSubdivisionCode } from '../policy/builtin-groups.js'
 import { countryCodeProblem } from '../policy/countries.js'
-import type { AnonymousPolicy, LocationBasis, RawConfig } from './schema.js'
+import { DEFAULT_JURISDICTION, isEntityEntry, jurisdictionSources, ruleEntities, validateIdentity, type IdentityConfig } from './identity.js'
+import type { AnonymousPolicy, JurisdictionSource, LocationBasis, RawConfig } from './schema.js'
 import { parseDuration, parseSize } from './units.js'
 import { NAME, validateUpstreams, type UpstreamConfig } from './upstreams.js'
 
 export { CREDENTIAL_HEADERS, DEFAULT_TIMEOUTS, type UpstreamConfig, type UpstreamTimeouts } from './upstreams.js'
+export type { IdentityConfig, IssuerConfig } from './identity.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
@@ -55,6 +57,11 @@ export interface RuleConfig {
   clients: readonly string[] | null
   /** Where the rule names subdivisions (directly or through a group), for the City-database check. */
   subdivisionPaths: ReadonlyArray<Array<string | number>>
+  /** Which locations the rule judges (policy.jurisdiction unless the rule has its own). */
+  jurisdiction: readonly JurisdictionSource[]
+  /** The identity's legal entities of `entity:NAME` entries; null when the list names none. */
+  allowEntities: ReadonlySet<string> | null
+  denyEntities: ReadonlySet<string> | null
 }
 
 export interface NetworkConfig {
@@ -86,8 +93,11 @@ export interface Config {
     unknownModel: Verdict
     anonymous: AnonymousPolicy
     location: LocationBasis
+    jurisdiction: readonly JurisdictionSource[]
     rules: readonly RuleConfig[]
   }
+  /** Whose identity tokens are believed (identity:), or null without that section. */
+  identity: IdentityConfig | null
   logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
@@ -147,8 +157,11 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   /** Expands a list to codes; where it names subdivisions is added to `subdivisionPaths`. */
   const codes = (list: readonly string[] | undefined, path: Array<string | number>, subdivisionPaths: Array<Array<string | number>>): ReadonlySet<string> | null => {
     if (list === undefined) return null
+    // A list of entity:NAME entries only restricts the entity, not the location.
+    if (list.length > 0 && list.every(isEntityEntry)) return null
     const out = new Set<string>()
     for (const [i, entry] of list.entries()) {
+      if (isEntityEntry(entry)) continue
       if (entry.startsWith(GROUP_PREFIX)) {
         const name = entry.slice(GROUP_PREFIX.length)
         const members = groups.get(name) ?? BUILTIN_GROUPS.get(name)?.members
@@ -169,6 +182,8 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   }
 
   const upstreams = validateUpstreams(raw.upstreams, problem, duration)
+  const identity = raw.identity === undefined ? null : validateIdentity(raw.identity, problem, duration, codeProblem)
+  const jurisdiction = jurisdictionSources(raw.policy.jurisdiction, ['policy', 'jurisdiction'], identity !== null, problem) ?? DEFAULT_JURISDICTION
 
   const seen = new Map<string, number>()
   const rules: RuleConfig[] = []
@@ -212,6 +227,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     const subdivisionPaths: Array<Array<string | number>> = []
     const allow = codes(rule.allow, at('allow'), subdivisionPaths)
     const deny = codes(rule.deny, at('deny'), subdivisionPaths)
+    const judged = jurisdictionSources(rule.jurisdiction, at('jurisdiction'), identity !== null, problem) ?? jurisdiction
     rules.push({
       name: rule.name,
       upstreams: rule.upstreams ?? null,
@@ -223,7 +239,11 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       mode: rule.mode ?? raw.policy.mode ?? 'enforce',
       anonymous: rule.anonymous ?? raw.policy.anonymous ?? 'allow',
       clients: rule.clients ?? null,
-      subdivisionPaths,
+      // Subdivisions the identity token names need no City database.
+      subdivisionPaths: judged.includes('network') ? subdivisionPaths : [],
+      jurisdiction: judged,
+      allowEntities: ruleEntities(rule.allow, at('allow'), judged, identity, problem),
+      denyEntities: ruleEntities(rule.deny, at('deny'), judged, identity, problem),
     })
   }
 
@@ -271,8 +291,10 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         unknownModel: raw.policy.unknown_model ?? 'block',
         anonymous: raw.policy.anonymous ?? 'allow',
         location: raw.policy.location ?? 'country',
+        jurisdiction,
         rules,
       },
+      identity,
       logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey },
       position: ctx.position,
     },
