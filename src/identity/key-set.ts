@@ -92,6 +92,11 @@ export class IssuerKeys {
     return { set: this.#set }
   }
 
+  /** Why the last fetch failed, or null when it succeeded (or none was made). */
+  get lastError (): string | null {
+    return this.#lastError
+  }
+
   /** Resolves when no fetch is in flight (the first load, at start). */
   async settled (): Promise<void> {
     if (this.#inflight !== null) await this.#inflight

@@ -161,6 +161,10 @@ export function createIdentityVerifier (config: IdentityConfig, opts: IdentityVe
       const again = keys.current()
       if ('set' in again) outcome = await attempt(again.set)
     }
+    if ('code' in outcome && outcome.code === 'ERR_JWKS_NO_MATCHING_KEY' && keys.lastError !== null) {
+      // The key may be a new one the provider cannot be asked about now: not a forgery (401) for sure.
+      return refuse('keys_unavailable', `${where} is signed with a key not in the set held, and ${issuer.issuer} cannot be reached for a new one (${keys.lastError})`, issuer.issuer)
+    }
     if ('code' in outcome) {
       const [result, why] = failure(outcome.code, typeof outcome.claim === 'string' ? outcome.claim : undefined)
       return refuse(result, `${where} ${why}`, issuer.issuer)

@@ -56,6 +56,8 @@ t.test('provider down: the last good set keeps verifying; past max_stale, keys_u
   t.ok(fetches.some((f) => f.trigger === 'refresh' && f.result === 'error'), 'refreshes failed meanwhile')
   t.match(fetches.find((f) => f.result === 'error'), { error: /status 503/ })
   t.match(await verifier.verify(token), { ok: true }, 'the last good set still verifies')
+  t.match(await verifier.verify(await server.token({ ctry: 'US' }, await signingKey('rotated'))), { ok: false, kind: 'identity_unavailable', result: 'keys_unavailable', reason: /a key not in the set held, and .* cannot be reached for a new one \(.*status 503\)/ },
+    'a key the set lacks while the provider is down: 503, not 401')
   await sleep(1400)
   const stale = await verifier.verify(token)
   t.match(stale, { ok: false, kind: 'identity_unavailable', result: 'keys_unavailable', issuer: server.issuer, reason: /cannot be checked now: the keys of .* were last fetched \d+ s ago, past identity\.max_stale \(.*status 503\)/ })
