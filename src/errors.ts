@@ -11,6 +11,7 @@ export type ErrorKind =
   | 'bad_gateway'      // 502: the upstream could not be reached or answered badly
   | 'gateway_timeout'  // 504: the upstream did not answer in time
   | 'overloaded'       // 503: the gateway's event loop is saturated, or it is shutting down
+  | 'identity_unavailable' // 503: identity tokens cannot be checked: no usable keys from the identity provider
   | 'internal'         // 500: a bug in the gateway
 
 export const STATUS: Readonly<Record<ErrorKind, number>> = {
@@ -23,6 +24,7 @@ export const STATUS: Readonly<Record<ErrorKind, number>> = {
   bad_gateway: 502,
   gateway_timeout: 504,
   overloaded: 503,
+  identity_unavailable: 503,
   internal: 500,
 }
 

@@ -3,10 +3,12 @@
 // messages can say what was meant.
 
 import { DIALECT_NAMES, type DialectName } from '../dialects/types.js'
-import type { AnonymousPolicy, LocationBasis } from '../policy/rules.js'
+import type { AnonymousPolicy, JurisdictionSource, LocationBasis } from '../policy/rules.js'
 
 const stringList = { type: 'array', items: { type: 'string' } } as const
 const sizeOrDuration = { type: ['string', 'integer'] } as const
+/** Which locations a rule judges: the caller's network address, the identity token, or both. */
+const jurisdiction = { type: 'array', items: { enum: ['network', 'identity'] }, minItems: 1, uniqueItems: true } as const
 
 
 const rule = {
@@ -40,6 +42,29 @@ const rule = {
     mode: { enum: ['enforce', 'dry-run'] },
     anonymous: { enum: ['block', 'allow', 'unknown'] },
     clients: stringList,
+    jurisdiction,
+  },
+} as const
+
+/** One identity provider whose tokens the gateway believes (config/identity.ts checks the meaning). */
+const issuer = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['issuer', 'audiences', 'claims'],
+  properties: {
+    issuer: { type: 'string', minLength: 1 },
+    discovery: { type: 'boolean' },
+    jwks_uri: { type: 'string' },
+    jwks_file: { type: 'string' },
+    audiences: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+    algorithms: stringList,
+    claims: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['country'],
+      properties: { country: { type: 'string' }, subdivision: { type: 'string' }, entity: { type: 'string' }, subject: { type: 'string' } },
+    },
+    values: { type: 'object', additionalProperties: { type: 'string' } },
   },
 } as const
 
@@ -162,6 +187,7 @@ export const CONFIG_SCHEMA = {
         unknown_model: { enum: ['block', 'allow'] },
         anonymous: { enum: ['block', 'allow', 'unknown'] },
         location: { enum: ['country', 'registered_country', 'strictest'] },
+        jurisdiction,
         rules: { type: 'array', items: rule },
       },
     },
@@ -172,6 +198,20 @@ export const CONFIG_SCHEMA = {
         level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
         client_ip: { enum: ['full', 'truncated', 'hashed'] },
         client_ip_key: { type: 'string' },
+      },
+    },
+    identity: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['issuers'],
+      properties: {
+        header: { type: 'string', minLength: 1 },
+        required: { type: 'boolean' },
+        clock_skew: sizeOrDuration,
+        max_stale: sizeOrDuration,
+        refresh: sizeOrDuration,
+        refetch_cooldown: sizeOrDuration,
+        issuers: { type: 'array', items: issuer, minItems: 1 },
       },
     },
   },
@@ -188,8 +228,29 @@ export interface RawRule {
   mode?: 'enforce' | 'dry-run'
   anonymous?: AnonymousPolicy
   clients?: string[]
+  jurisdiction?: JurisdictionSource[]
 }
 
+export interface RawIssuer {
+  issuer: string
+  discovery?: boolean
+  jwks_uri?: string
+  jwks_file?: string
+  audiences: string[]
+  algorithms?: string[]
+  claims: { country: string, subdivision?: string, entity?: string, subject?: string }
+  values?: Record<string, string>
+}
+
+export interface RawIdentity {
+  header?: string
+  required?: boolean
+  clock_skew?: string | number
+  max_stale?: string | number
+  refresh?: string | number
+  refetch_cooldown?: string | number
+  issuers: RawIssuer[]
+}
 
 export interface RawNetwork {
   cidr: string
@@ -223,7 +284,9 @@ export interface RawConfig {
     unknown_model?: 'block' | 'allow'
     anonymous?: AnonymousPolicy
     location?: LocationBasis
+    jurisdiction?: JurisdictionSource[]
     rules: RawRule[]
   }
   logging?: { level?: string, client_ip?: 'full' | 'truncated' | 'hashed', client_ip_key?: string }
+  identity?: RawIdentity
 }

@@ -9,12 +9,14 @@ import type { ForwardingHeader } from '../geo/client-ip.js'
 import type { CacheOptions } from '../geo/locator.js'
 import { BUILTIN_GROUPS, isSubdivisionCode } from '../policy/builtin-groups.js'
 import { countryCodeProblem } from '../policy/countries.js'
-import type { PolicySettings, RuleAction, RuleConfig } from '../policy/rules.js'
+import type { JurisdictionSource, PolicySettings, RuleAction, RuleConfig } from '../policy/rules.js'
+import { DEFAULT_JURISDICTION, isEntityEntry, jurisdictionSources, ruleEntities, validateIdentity, type IdentityConfig } from './identity.js'
 import type { RawConfig } from './schema.js'
 import { parseDuration, parseSize } from './units.js'
 import { NAME, validateUpstreams, type UpstreamConfig } from './upstreams.js'
 
 export { DEFAULT_TIMEOUTS, type UpstreamConfig, type UpstreamTimeouts } from './upstreams.js'
+export type { IdentityConfig, IssuerConfig } from './identity.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
@@ -57,6 +59,8 @@ export interface Config {
   groups: ReadonlyMap<string, ReadonlySet<string>>
   upstreams: ReadonlyMap<string, UpstreamConfig>
   policy: PolicySettings
+  /** Whose identity tokens are believed (identity:), or null without that section. */
+  identity: IdentityConfig | null
   logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
@@ -116,8 +120,11 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   /** Expands a list to codes; where it names subdivisions is added to `subdivisionPaths`. */
   const codes = (list: readonly string[] | undefined, path: Array<string | number>, subdivisionPaths: Array<Array<string | number>>): ReadonlySet<string> | null => {
     if (list === undefined) return null
+    // A list of entity:NAME entries only restricts the entity, not the location.
+    if (list.length > 0 && list.every(isEntityEntry)) return null
     const out = new Set<string>()
     for (const [i, entry] of list.entries()) {
+      if (isEntityEntry(entry)) continue
       if (entry.startsWith(GROUP_PREFIX)) {
         const name = entry.slice(GROUP_PREFIX.length)
         const members = groups.get(name) ?? BUILTIN_GROUPS.get(name)?.members
@@ -138,6 +145,8 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   }
 
   const upstreams = validateUpstreams(raw.upstreams, problem, duration)
+  const identity = raw.identity === undefined ? null : validateIdentity(raw.identity, problem, duration, codeProblem)
+  const jurisdiction = jurisdictionSources(raw.policy.jurisdiction, ['policy', 'jurisdiction'], identity !== null, problem) ?? DEFAULT_JURISDICTION
 
   const seen = new Map<string, number>()
   const rules: RuleConfig[] = []
@@ -181,6 +190,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     const subdivisionPaths: Array<Array<string | number>> = []
     const allow = codes(rule.allow, at('allow'), subdivisionPaths)
     const deny = codes(rule.deny, at('deny'), subdivisionPaths)
+    const judged = jurisdictionSources(rule.jurisdiction, at('jurisdiction'), identity !== null, problem) ?? jurisdiction
     rules.push({
       name: rule.name,
       upstreams: rule.upstreams ?? null,
@@ -192,7 +202,11 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       mode: rule.mode ?? raw.policy.mode ?? 'enforce',
       anonymous: rule.anonymous ?? raw.policy.anonymous ?? 'allow',
       clients: rule.clients ?? null,
-      subdivisionPaths,
+      // Subdivisions the identity token names need no City database.
+      subdivisionPaths: judged.includes('network') ? subdivisionPaths : [],
+      jurisdiction: judged,
+      allowEntities: ruleEntities(rule.allow, at('allow'), judged, identity, problem),
+      denyEntities: ruleEntities(rule.deny, at('deny'), judged, identity, problem),
     })
   }
 
@@ -240,8 +254,10 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         unknownModel: raw.policy.unknown_model ?? 'block',
         anonymous: raw.policy.anonymous ?? 'allow',
         location: raw.policy.location ?? 'country',
+        jurisdiction,
         rules,
       },
+      identity,
       logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey },
       position: ctx.position,
     },

@@ -13,6 +13,7 @@ const ERROR_TYPE: Readonly<Record<ErrorKind, string>> = {
   bad_gateway: 'api_error',
   gateway_timeout: 'timeout_error',
   overloaded: 'overloaded_error',
+  identity_unavailable: 'api_error',
   internal: 'api_error',
 }
 

@@ -22,6 +22,7 @@ const EXCEPTION: Readonly<Record<ErrorKind, string>> = {
   bad_gateway: 'ServiceUnavailableException',
   gateway_timeout: 'ServiceUnavailableException',
   overloaded: 'ThrottlingException',
+  identity_unavailable: 'ServiceUnavailableException',
   internal: 'InternalServerException',
 }
 

@@ -17,6 +17,7 @@ const STATUS_NAME: Readonly<Record<ErrorKind, string>> = {
   bad_gateway: 'UNAVAILABLE',
   gateway_timeout: 'DEADLINE_EXCEEDED',
   overloaded: 'UNAVAILABLE',
+  identity_unavailable: 'UNAVAILABLE',
   internal: 'INTERNAL',
 }
 

@@ -16,6 +16,7 @@ const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> 
   bad_gateway: { type: 'server_error', code: 'bad_gateway' },
   gateway_timeout: { type: 'server_error', code: 'gateway_timeout' },
   overloaded: { type: 'server_error', code: 'overloaded' },
+  identity_unavailable: { type: 'server_error', code: 'identity_unavailable' },
   internal: { type: 'server_error', code: null },
 }
 

@@ -1,6 +1,6 @@
 // Config -> lookup tables, once per revision: rules grouped by upstream, model globs as one
 // anchored case-insensitive RegExp per rule, allow/deny lists as sets of codes.
-import type { AnonymousPolicy, LocationBasis, Mode, PolicySettings, RuleAction, Verdict } from './rules.js'
+import type { AnonymousPolicy, JurisdictionSource, LocationBasis, Mode, PolicySettings, RuleAction, Verdict } from './rules.js'
 
 export interface CompiledRule {
   name: string
@@ -12,6 +12,11 @@ export interface CompiledRule {
   anonymous: AnonymousPolicy
   /** Null: every caller; else only requests authenticated as one of these clients. */
   clients: ReadonlySet<string> | null
+  /** Which locations are judged: the network address, the identity token, or both. */
+  jurisdiction: readonly JurisdictionSource[]
+  /** `entity:NAME` entries (the identity's legal entity); null when the list names none. */
+  allowEntities: ReadonlySet<string> | null
+  denyEntities: ReadonlySet<string> | null
 }
 
 export interface Policy {
@@ -53,6 +58,9 @@ export function compilePolicy (config: PolicySource): Policy {
       enforced: r.mode === 'enforce',
       anonymous: r.anonymous,
       clients: r.clients === null ? null : new Set(r.clients),
+      jurisdiction: r.jurisdiction,
+      allowEntities: r.allowEntities,
+      denyEntities: r.denyEntities,
     } satisfies CompiledRule,
   }))
   const rulesByUpstream = new Map<string, CompiledRule[]>()

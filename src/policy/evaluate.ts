@@ -1,6 +1,6 @@
 // The decision: a pure, synchronous function of the compiled policy and what the gateway read
-// from the request (upstream, model, location). Same inputs, same decision, in `serve`,
-// `explain` and `test`.
+// from the request (upstream, model, location, identity). Same inputs, same decision, in
+// `serve`, `explain` and `test`.
 import type { CompiledRule, Policy } from './compile.js'
 
 export interface PolicyLocation {
@@ -8,6 +8,15 @@ export interface PolicyLocation {
   registeredCountry: string | null
   subdivisions: readonly string[]
   anonymous: readonly string[]
+}
+
+/** The end user's location as a verified identity token states it (src/identity/). */
+export interface PolicyIdentity {
+  country: string
+  /** ISO 3166-2 codes of `country`. */
+  subdivisions: readonly string[]
+  /** The legal entity, matched by `entity:NAME`; null when the token names none. */
+  entity: string | null
 }
 
 export interface PolicyInput {
@@ -25,6 +34,13 @@ export interface PolicyInput {
   client?: string | null
   /** Why the location is unknown, for the reason text. */
   locationProblem?: string | undefined
+  /**
+   * The identity token's location, judged by rules whose jurisdiction names identity; null (or
+   * absent) when there is no verified identity: such a rule then goes to policy.unknown_location.
+   */
+  identity?: PolicyIdentity | null
+  /** Why the identity is unknown, for the reason text. */
+  identityProblem?: string | undefined
 }
 
 export interface Decision {
@@ -61,49 +77,81 @@ export function evaluate (policy: Policy, input: PolicyInput): Decision {
   if (rule === undefined) {
     return { action: policy.default, enforced: defaultEnforced, rule: null, setting: 'default', reason: `no rule matches model "${input.model}": policy.default is ${policy.default}` }
   }
-  const loc = input.location
-  const flags = loc.anonymous.join(', ')
-  if (flags !== '' && rule.anonymous === 'block') {
-    return { action: 'block', enforced: rule.enforced, rule: rule.name, reason: `the caller is anonymous (${flags}): anonymous is block` }
-  }
-  const unknown = (why: string | undefined): Decision => ({
-    action: policy.unknownLocation,
-    enforced: rule.enforced,
-    rule: rule.name,
-    reason: `the caller's location is unknown${why === undefined ? '' : ` (${why})`}: policy.unknown_location is ${policy.unknownLocation}`,
-  })
-  if (flags !== '' && rule.anonymous === 'unknown') return unknown(`anonymous: ${flags}`)
-
-  // Which codes are judged, per policy.location. Each set must pass the rule.
-  const judged: Array<{ label: string, codes: readonly string[] }> = []
-  if (policy.location === 'registered_country') {
-    if (loc.registeredCountry === null) return unknown(input.locationProblem ?? 'no registered country')
-    judged.push({ label: 'registered country', codes: [loc.registeredCountry] })
-  } else {
-    if (loc.country === null) return unknown(input.locationProblem)
-    judged.push({ label: 'country', codes: [loc.country, ...loc.subdivisions] })
-    if (policy.location === 'strictest' && loc.registeredCountry !== null && loc.registeredCountry !== loc.country) {
-      judged.push({ label: 'registered country', codes: [loc.registeredCountry] })
+  // Each judged source must pass; a source that fails decides, else an unknown one does.
+  const judged: Judged[] = []
+  const unknowns: string[] = []
+  if (rule.jurisdiction.includes('network')) {
+    const loc = input.location
+    const flags = loc.anonymous.join(', ')
+    if (flags !== '' && rule.anonymous === 'block') {
+      return { action: 'block', enforced: rule.enforced, rule: rule.name, reason: `the caller is anonymous (${flags}): anonymous is block` }
     }
+    const network = flags !== '' && rule.anonymous === 'unknown' ? `anonymous: ${flags}` : networkCodes(policy, loc, input.locationProblem, judged)
+    if (network !== null) unknowns.push(`the caller's location is unknown${network === undefined ? '' : ` (${network})`}`)
   }
-  for (const { label, codes } of judged) {
-    const failure = check(rule, label, codes)
+  if (rule.jurisdiction.includes('identity')) {
+    const id = input.identity ?? null
+    if (id === null) unknowns.push(`the caller's identity is unknown (${input.identityProblem ?? 'no identity token'})`)
+    else judged.push({ label: 'identity country', codes: [id.country, ...id.subdivisions], entity: id.entity })
+  }
+  for (const j of judged) {
+    const failure = check(rule, j)
     if (failure !== null) return fail(rule, failure)
   }
-  const first = judged[0]?.codes[0] ?? ''
-  return { action: 'allow', enforced: rule.enforced, rule: rule.name, reason: `${judged[0]?.label ?? 'country'} ${first} passes rule ${rule.name}` }
+  if (unknowns.length > 0) {
+    return { action: policy.unknownLocation, enforced: rule.enforced, rule: rule.name, reason: `${unknowns.join(' and ')}: policy.unknown_location is ${policy.unknownLocation}` }
+  }
+  // One label per source: a strictest registered country is only a further check of the country.
+  const shown = judged.filter((j, i) => i === 0 || j.entity !== undefined)
+  const passes = shown.map((j) => `${j.label} ${j.codes[0] ?? ''}${j.entity === undefined || j.entity === null ? '' : ` (entity ${j.entity})`}`).join(' and ')
+  return { action: 'allow', enforced: rule.enforced, rule: rule.name, reason: `${passes === '' ? 'country' : passes} ${shown.length > 1 ? 'pass' : 'passes'} rule ${rule.name}` }
 }
 
-/** Why `codes` (a country, then its subdivisions) fail the rule, or null when they pass. */
-function check (rule: CompiledRule, label: string, codes: readonly string[]): string | null {
+/** A set of codes (a country, then its subdivisions) that must pass the rule; an identity's entity too. */
+interface Judged {
+  label: string
+  codes: readonly string[]
+  /** Set for the identity source: its entity, or null when the token names none. */
+  entity?: string | null
+}
+
+/**
+ * Adds the network codes judged per policy.location to `judged`; returns null when they are
+ * known, else why the location is unknown (undefined: no reason given).
+ */
+function networkCodes (policy: Policy, loc: PolicyLocation, problem: string | undefined, judged: Judged[]): string | undefined | null {
+  if (policy.location === 'registered_country') {
+    if (loc.registeredCountry === null) return problem ?? 'no registered country'
+    judged.push({ label: 'registered country', codes: [loc.registeredCountry] })
+    return null
+  }
+  if (loc.country === null) return problem
+  judged.push({ label: 'country', codes: [loc.country, ...loc.subdivisions] })
+  if (policy.location === 'strictest' && loc.registeredCountry !== null && loc.registeredCountry !== loc.country) {
+    judged.push({ label: 'registered country', codes: [loc.registeredCountry] })
+  }
+  return null
+}
+
+/**
+ * Why a judged source fails the rule, or null when it passes. Codes pass when one is in `allow`
+ * (if the rule lists codes) and none is in `deny`; an identity's entity likewise against the
+ * `entity:` entries. Across the two kinds both must pass.
+ */
+function check (rule: CompiledRule, { label, codes, entity }: Judged): string | null {
   if (rule.allow !== null && !codes.some((c) => rule.allow?.has(c) === true)) {
     return `${label} ${codes[0] ?? ''} is not in the allow list of rule ${rule.name}`
   }
   const denied = rule.deny === null ? undefined : codes.find((c) => rule.deny?.has(c) === true)
   if (denied !== undefined) {
-    const what = denied === codes[0] ? `${label} ${denied}` : `subdivision ${denied}`
+    const what = denied === codes[0] ? `${label} ${denied}` : `${entity === undefined ? '' : 'identity '}subdivision ${denied}`
     return `${what} is in the deny list of rule ${rule.name}`
   }
+  if (entity === undefined) return null
+  if (rule.allowEntities !== null && (entity === null || !rule.allowEntities.has(entity))) {
+    return `${entity === null ? 'the identity names no entity, which' : `identity entity ${entity}`} is not in the allow list of rule ${rule.name}`
+  }
+  if (entity !== null && rule.denyEntities?.has(entity) === true) return `identity entity ${entity} is in the deny list of rule ${rule.name}`
   return null
 }
 

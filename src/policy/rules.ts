@@ -8,6 +8,9 @@ export type AnonymousPolicy = 'block' | 'allow' | 'unknown'
 /** Which country of a database record the policy judges. */
 export type LocationBasis = 'country' | 'registered_country' | 'strictest'
 
+/** Where a caller's jurisdiction is read from: the network address, or the identity token. */
+export type JurisdictionSource = 'network' | 'identity'
+
 export type RuleAction = { kind: 'block' } | { kind: 'route', upstream: string, model: string }
 
 export interface RuleConfig {
@@ -27,6 +30,11 @@ export interface RuleConfig {
   clients: readonly string[] | null
   /** Where the rule names subdivisions (directly or through a group), for the City-database check. */
   subdivisionPaths: ReadonlyArray<Array<string | number>>
+  /** Which locations the rule judges (policy.jurisdiction unless the rule has its own). */
+  jurisdiction: readonly JurisdictionSource[]
+  /** The identity's legal entities of `entity:NAME` entries; null when the list names none. */
+  allowEntities: ReadonlySet<string> | null
+  denyEntities: ReadonlySet<string> | null
 }
 
 /** The `policy:` section as validated. */
@@ -37,5 +45,7 @@ export interface PolicySettings {
   unknownModel: Verdict
   anonymous: AnonymousPolicy
   location: LocationBasis
+  /** The locations every rule judges unless it names its own (default: the network). */
+  jurisdiction: readonly JurisdictionSource[]
   rules: readonly RuleConfig[]
 }
