@@ -16,6 +16,7 @@ import { DecisionLog } from './pipeline/record.js'
 import type { Metrics } from './observability/metrics.js'
 import { notMounted } from './pipeline/endpoint.js'
 import { DECISION_HEADER, errorRefusal, refusedBeforeDecision } from './pipeline/refusal.js'
+import { verifyIdentity } from './pipeline/identity.js'
 import { beginRequest } from './pipeline/request.js'
 import type { RequestState } from './pipeline/state.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
@@ -92,7 +93,11 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
       done(tooLarge(state.endpoint.bodyLimit, state.runtime.config.server))
       return
     }
-    done(error ?? undefined)
+    if (error !== null || state.runtime.identity === null) {
+      done(error ?? undefined)
+      return
+    }
+    verifyIdentity(state, request.headers).then(() => { done() }, done)
   })
 
   // After our onRequest, so that a refused request still has its decision line.

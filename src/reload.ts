@@ -123,13 +123,15 @@ export class Reloader {
     for (;;) {
       if (this.#closed) return { ok: false, changed: false, revision: previous.policy.revision, error: 'the reloader is closed' }
       try {
-        outcome = { next: await loadRuntime(this.#file, this.#runtimeOptions) }
+        outcome = { next: await loadRuntime(this.#file, { ...this.#runtimeOptions, previous }) }
       } catch (err) {
         outcome = { err }
       }
       const wanted = 'next' in outcome ? [...new Set([...files, ...this.#files(outcome.next)])] : files
       const after = await this.#states(wanted, true)
       if (wanted.every((f) => same(settled.get(f), after.get(f)))) break
+      // Read while a file was changing: discarded, and its key refreshes with it.
+      if ('next' in outcome) outcome.next.identity?.close()
       files = wanted
       settled = await this.#settle(files)
     }
@@ -139,6 +141,8 @@ export class Reloader {
     if ('next' in outcome) {
       const { next } = outcome
       this.#ref.current = next
+      // The replaced revision's key refreshes stop; requests still holding it keep its keys.
+      if (previous.identity !== next.identity) previous.identity?.close()
       result = { ok: true, changed: next.policy.revision !== previous.policy.revision, revision: next.policy.revision }
       this.#logger.info({
         trigger,
@@ -182,7 +186,8 @@ export class Reloader {
 
   #files (runtime: Runtime): string[] {
     const dbs = [...runtime.locator.databases, ...(runtime.locator.anonymousDb === null ? [] : [runtime.locator.anonymousDb])]
-    return [this.#file, ...dbs.map((d) => d.file)]
+    const jwks = runtime.config.identity?.issuers.flatMap((i) => (i.keys.kind === 'jwks_file' ? [i.keys.file] : [])) ?? []
+    return [this.#file, ...dbs.map((d) => d.file), ...jwks]
   }
 
   /** Watches the directories of a revision's files; `seen` holds fingerprints taken before it was read. */

@@ -9,9 +9,10 @@ import { AddressSet } from './geo/address.js'
 import type { ClientIpOptions } from './geo/client-ip.js'
 import { DEFAULT_DATABASE, DatabaseError, openDatabase, type DatabaseKind, type GeoDatabase } from './geo/databases.js'
 import { Locator, type LocatorObserver } from './geo/locator.js'
-import { clientIpPresenter } from './observability/client-ip-privacy.js'
+import { clientIpPresenter, subjectPresenter } from './observability/client-ip-privacy.js'
 import { compilePolicy, type Policy } from './policy/compile.js'
 import { sigv4Signer, type Signer } from './proxy/sigv4.js'
+import { createIdentityVerifier, type IdentityObserver, type IdentityVerifier } from './identity/verifier.js'
 
 export interface Runtime {
   config: Config
@@ -24,6 +25,10 @@ export interface Runtime {
   signers: ReadonlyMap<string, Signer>
   /** The timeouts of the upstream a forwarded request goes to (by origin and base path). */
   timeoutsFor: (origin: string, path: string) => UpstreamTimeouts
+  /** The identity token verifier (identity:), or null without that section. */
+  identity: IdentityVerifier | null
+  /** How an identity's subject appears in logs: hashed as client addresses are (logging.client_ip). */
+  presentSubject: (subject: string) => string
 }
 
 /** The revision in force; a reload replaces `current` in one assignment. */
@@ -33,6 +38,9 @@ export interface RuntimeRef {
 
 export interface RuntimeOptions {
   observer?: LocatorObserver
+  identityObserver?: IdentityObserver
+  /** The revision in force: key sets it already holds are taken over, not fetched again. */
+  previous?: Runtime
 }
 
 export async function createRuntime (config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -75,6 +83,13 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
     clientIp: { trusted: new AddressSet(config.clientIp.trustedProxies), headers: config.clientIp.headers },
     presentIp: clientIpPresenter(config.logging.clientIp, config.logging.clientIpKey),
     timeoutsFor: timeoutTable(config),
+    identity: config.identity === null
+      ? null
+      : createIdentityVerifier(config.identity, {
+        ...(opts.identityObserver === undefined ? {} : { observer: opts.identityObserver }),
+        ...(opts.previous?.identity == null ? {} : { previous: opts.previous.identity }),
+      }),
+    presentSubject: subjectPresenter(config.logging.clientIp, config.logging.clientIpKey),
     signers: new Map([...config.upstreams.values()].flatMap((u) => (u.awsSigv4 === null ? [] : [[u.name, sigv4Signer(u.awsSigv4)] as const]))),
   }
 }

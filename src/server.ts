@@ -9,6 +9,7 @@ import { buildAdmin, type AdminState } from './observability/admin.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
 import { Reloader, type ReloaderOptions, type ReloadResult } from './reload.js'
+import type { IdentityObserver } from './identity/verifier.js'
 import { loadRuntime, type Runtime, type RuntimeRef } from './runtime.js'
 
 export interface RunningGateway {
@@ -52,11 +53,21 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
     miss: () => { metrics.cache.inc({ result: 'miss' }) },
     error: () => { metrics.lookupErrors.inc() },
   }
-  ref.current = await loadRuntime(configFile, { observer })
+  const identityObserver: IdentityObserver = {
+    onToken: (result, issuer) => { metrics.identityTokens.inc({ result, issuer: issuer ?? 'none' }) },
+    onKeyFetch: (e) => {
+      metrics.identityKeyFetches.inc({ issuer: e.issuer, trigger: e.trigger, result: e.result })
+      if (e.result === 'ok') metrics.identityKeysFetched.set({ issuer: e.issuer }, Date.now() / 1000)
+    },
+  }
+  ref.current = await loadRuntime(configFile, { observer, identityObserver })
   const { config } = ref.current
   const logger = createLogger(config.logging.level, opts.destination)
   const app = await buildApp(ref, { logger, metrics })
-  const state: AdminState = { ready: false }
+  const state: AdminState = {
+    ready: false,
+    waitingFor: () => (ref.current.identity === null || ref.current.identity.ready() ? null : 'the identity issuers\' keys'),
+  }
   const admin = await buildAdmin(metrics, state)
   await app.listen({ host: config.server.host, port: config.server.port })
   if (opts.admin !== false) {
@@ -71,7 +82,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
   const reloadOptions: ReloaderOptions = {
     ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
-    runtime: { observer },
+    runtime: { observer, identityObserver },
     onResult: (r) => { metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' }) },
   }
   const reloader = new Reloader(ref, configFile, logger, reloadOptions)

@@ -65,6 +65,28 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  readonly identityTokens = new Counter({
+    name: 'geofence_identity_tokens_total',
+    help: 'Identity tokens checked, by result (ok, absent, missing, expired, bad_signature, wrong_issuer, wrong_audience, unknown_key, unusable_claim, keys_unavailable, ...) and configured issuer ("none" when unknown)',
+    labelNames: ['result', 'issuer'] as const,
+    registers: [this.registry],
+  })
+
+  readonly identityKeyFetches = new Counter({
+    name: 'geofence_identity_key_fetches_total',
+    help: 'Fetches of an identity issuer\'s keys, by issuer, what started it (initial, refresh, unknown_key, stale) and result (ok, error)',
+    labelNames: ['issuer', 'trigger', 'result'] as const,
+    registers: [this.registry],
+  })
+
+  readonly identityKeysFetched = new Gauge({
+    name: 'geofence_identity_keys_last_fetch_timestamp_seconds',
+    help: 'When each issuer\'s keys were last fetched successfully (alert when it gets old: past identity.max_stale, tokens are refused with 503)',
+    labelNames: ['issuer'] as const,
+    registers: [this.registry],
+    aggregator: 'min',
+  })
+
   readonly cache = new Counter({
     name: 'geofence_geoip_cache_total',
     help: 'Location cache lookups, by result',

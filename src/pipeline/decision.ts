@@ -4,9 +4,11 @@
 // block that says why.
 import type { UpstreamConfig } from '../config/validate.js'
 import type { Location } from '../geo/locator.js'
+import type { Identity } from '../identity/verifier.js'
 import { evaluate, type Decision } from '../policy/evaluate.js'
 import type { Runtime } from '../runtime.js'
-import type { ModelsRead, NamedModel } from './models.js'
+import { DIALECTS } from '../dialects/registry.js'
+import { nameModel, type ModelsRead, type NamedModel } from './models.js'
 import type { RequestEndpoint } from './endpoint.js'
 
 /** Who asks, under which revision and upstream: what a decision needs besides the models. */
@@ -16,6 +18,9 @@ export interface Asker {
   client: string | null
   location: Location
   locationProblem: string | undefined
+  /** The verified identity (null: unknown, or not checked), and why it is unknown. */
+  identity?: Identity | null
+  identityProblem?: string | undefined
 }
 
 export interface Decided {
@@ -39,6 +44,13 @@ export function decide (asker: Asker, endpoint: RequestEndpoint, read: ModelsRea
   // gateway signs for the target itself.
   const target = asker.runtime.config.upstreams.get(decision.route.upstream)
   if (endpoint.dialect.signed === true && target?.awsSigv4 == null) return { ...chosen, decision: notRouted(decision, 'a request signed by the client (SigV4)') }
+  // A route never crosses a border the policy draws: the routed model is decided again, for
+  // the same caller, on the target; it must be allowed there (routes do not chain).
+  if (target === undefined) return { ...chosen, decision: notRouted(decision, `a route to ${decision.route.upstream}, which is not configured,`) }
+  const again = decideModel({ ...asker, upstream: target }, nameModel(DIALECTS[target.dialect], target, decision.route.model))
+  if (again.action !== 'allow') {
+    return { ...chosen, decision: { action: 'block', enforced: decision.enforced, rule: decision.rule, reason: `${decision.reason}; the route to ${decision.route.upstream} (${decision.route.model}) is itself ${again.action === 'route' ? 'routed, and routes do not chain' : `refused for this caller (${again.reason})`}, so it is blocked` } }
+  }
   return chosen
 }
 
@@ -53,6 +65,8 @@ export function decideModel (asker: Asker, model: NamedModel | null, extra: { un
     client: asker.client,
     location: asker.location,
     locationProblem: asker.locationProblem,
+    identity: asker.identity ?? null,
+    identityProblem: asker.identityProblem,
   })
 }
 

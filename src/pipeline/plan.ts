@@ -3,6 +3,7 @@
 // body, and the gateway's own signature. A route is carried out here and nowhere else.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { UpstreamConfig } from '../config/validate.js'
+import { DEFAULT_IDENTITY_HEADER } from '../config/identity.js'
 import { GatewayError } from '../errors.js'
 import type { Decision } from '../policy/evaluate.js'
 import { CLIENT_CREDENTIAL_HEADERS } from '../proxy/credentials.js'
@@ -73,6 +74,9 @@ export async function plan (input: PlanInput): Promise<Plan> {
   const { path } = pathAndQuery
   const query = stripCredentials ? withoutKeyParam(pathAndQuery.query) : pathAndQuery.query
   const headers = outgoingHeaders(input.headers, target, stripCredentials)
+  // The end user's identity token is for the gateway alone.
+  delete headers[DEFAULT_IDENTITY_HEADER]
+  if (runtime.identity !== null) delete headers[runtime.identity.header]
   // The rewritten body is sent decoded: there is no re-compressing what the client sent.
   if (decodedBody) delete headers['content-encoding']
   const url = `${target.url}${path}${query}`

@@ -23,6 +23,10 @@ export interface DecisionRecord {
   path: string
   model: string | null
   canonical_model?: string
+  /** The end user as a verified identity token states it (the subject hashed as logging.client_ip says). */
+  identity?: { issuer: string, subject: string, country: string, subdivisions: readonly string[], entity: string | null, source_claim: string, jti?: string }
+  /** What became of the identity token: ok, absent, missing, expired, bad_signature, ... */
+  identity_result?: string
   batch_models?: readonly string[]
   rule: string | null
   action: Decision['action']
@@ -63,6 +67,12 @@ export function decisionRecord (st: RequestState, method: string, url: string, s
   if (why !== undefined) record.location_reason = why
   if (st.clientName !== null) record.client = st.clientName
   if (st.canonicalModel !== null) record.canonical_model = st.canonicalModel
+  if (st.identityResult !== null) record.identity_result = st.identityResult
+  if (st.identity !== null) {
+    const id = st.identity
+    record.identity = { issuer: id.issuer, subject: st.runtime.presentSubject(id.subject), country: id.country, subdivisions: id.subdivisions, entity: id.entity, source_claim: id.sourceClaim }
+    if (id.jti !== null) record.identity.jti = id.jti
+  }
   if (st.batchModels !== null) record.batch_models = st.batchModels
   if (st.location.subdivisions.length > 0) record.subdivisions = st.location.subdivisions
   if (st.location.network !== undefined) record.network = st.location.network

@@ -20,7 +20,8 @@ const NO_HEADERS: Readonly<Record<string, string>> = {}
 
 /** The 451 for a request the policy blocks: its message names the model, the place, the rule and why. */
 export function blockRefusal (st: RequestState, decision: Decision): Refusal {
-  const message = blockMessage(st.model, st.location.country, decision.rule, decision.reason, st.decisionId)
+  const where = st.identity === null ? st.location.country : `${st.location.country ?? 'an unknown location'} (identity ${st.identity.country})`
+  const message = blockMessage(st.model, where, decision.rule, decision.reason, st.decisionId)
   return shaped(dialectOf(st), 'blocked', message, st.decisionId)
 }
 

@@ -1,5 +1,6 @@
 // The stages in order (ARCHITECTURE.md), for every transport: `beginRequest` runs those that
-// need only the request head (caller, location, client, endpoint) before any body is read;
+// need only the request head (caller, location, client, endpoint) before any body is read, and
+// `verifyIdentity` (pipeline/identity.ts) the one that may wait on the network (key fetches);
 // `decideRequest` runs the rest (models, decision, plan) once the body is in. Transports
 // (transport/http.ts, transport/websocket.ts) carry out the outcome and nothing else.
 import type { IncomingHttpHeaders } from 'node:http'
@@ -36,6 +37,9 @@ export function beginRequest (runtime: Runtime, head: RequestHead, id: string): 
     client: caller.client,
     location: caller.location,
     clientName: null,
+    identity: null,
+    identityProblem: undefined,
+    identityResult: null,
     upstream,
     endpoint: null,
     model: null,
@@ -68,6 +72,8 @@ export async function decideRequest (st: RequestState, head: RequestHead, body: 
     client: st.clientName,
     location: st.location,
     locationProblem: st.client.problem ?? st.location.reason,
+    identity: st.identity,
+    identityProblem: st.identityProblem,
   }, endpoint, read)
   st.model = model?.written ?? null
   st.canonicalModel = model?.canonical ?? null

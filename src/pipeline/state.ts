@@ -6,6 +6,7 @@ import type { Location } from '../geo/locator.js'
 import type { Decision } from '../policy/evaluate.js'
 import type { Runtime } from '../runtime.js'
 import type { UpstreamConfig } from '../config/validate.js'
+import type { Identity, TokenResult } from '../identity/verifier.js'
 import type { RequestEndpoint } from './endpoint.js'
 
 export interface RequestState {
@@ -19,6 +20,12 @@ export interface RequestState {
   location: Location
   /** Stage client: the authenticated client's name (client authentication on), else null. */
   clientName: string | null
+  /** Stage identity: the end user as a verified identity token states it; null when unknown or not checked. */
+  identity: Identity | null
+  /** Why the identity is unknown (no token, none required). */
+  identityProblem: string | undefined
+  /** What became of the identity token (null: the revision has no identity section). */
+  identityResult: TokenResult | null
   /** The upstream mounted at the request's first path segment, known even when the rest cannot be read. */
   upstream: UpstreamConfig | null
   /** Stage endpoint: where the request goes below its upstream and where it names its model. */

@@ -33,6 +33,37 @@ t.test('decisions, row by row', async (t) => {
   }
 })
 
+t.test('a route is decided again on its target, for the same caller; routes do not chain', async (t) => {
+  const runtime = await testRuntime(`
+client_ip: { trusted_proxies: [127.0.0.1/32] }
+upstreams:
+  openai: { url: "http://127.0.0.1:1", dialect: openai }
+  sovereign: { url: "http://127.0.0.1:2", dialect: openai-compatible }
+  onward: { url: "http://127.0.0.1:3", dialect: openai-compatible }
+policy:
+  default: block
+  rules:
+    - { name: to-sovereign, upstreams: [openai], models: ["gpt-4o*"], deny: [CN, RU], action: { route: { upstream: sovereign, model: local-small } } }
+    - { name: to-nowhere, upstreams: [openai], models: ["gpt-5*"], deny: [CN], action: { route: { upstream: sovereign, model: unlisted } } }
+    - { name: sovereign-not-for-russia, upstreams: [sovereign], models: ["local-*"], deny: [RU], action: block }
+    - { name: chained, upstreams: [sovereign], models: ["relay-*"], deny: [CN], action: { route: { upstream: onward, model: local-small } } }
+    - { name: relay, upstreams: [openai], models: ["o3*"], deny: [CN], action: { route: { upstream: sovereign, model: relay-1 } } }
+`)
+  const rows: Array<[string, string, string, Record<string, unknown>]> = [
+    ['a route the target allows', 'gpt-4o-mini', MAINLAND_CHINA, { action: 'route', route: { upstream: 'sovereign', model: 'local-small' } }],
+    ['a route whose target the caller may not use', 'gpt-4o-mini', '95.173.136.70', { action: 'block', rule: 'to-sovereign', reason: /refused for this caller \(country RU is in the deny list of rule sovereign-not-for-russia\)/ }],
+    ['a route to a model no rule of the target allows', 'gpt-5', MAINLAND_CHINA, { action: 'block', reason: /refused for this caller \(no rule matches model "unlisted": policy.default is block\)/ }],
+    ['a route that would be routed again', 'o3', MAINLAND_CHINA, { action: 'block', reason: /routes do not chain/ }],
+  ]
+  for (const [name, model, ip, want] of rows) {
+    const { state, head } = begun(runtime, 'POST', '/openai/v1/chat/completions', ip)
+    const endpoint = state.endpoint
+    if (endpoint === null) throw new Error('mounted')
+    const read = await readModels({ endpoint, method: 'POST', headers: head.headers, body: json({ model }) })
+    t.match(decide({ runtime, upstream: endpoint.upstream, client: null, location: state.location, locationProblem: undefined }, endpoint, read).decision, want, name)
+  }
+})
+
 t.test('a route the request cannot carry is a block that says why', async (t) => {
   const runtime = await testRuntime(`
 client_ip: { trusted_proxies: [127.0.0.1/32] }

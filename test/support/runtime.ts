@@ -29,6 +29,7 @@ policy:
     - { name: openai-frontier, upstreams: [openai, azure], models: ["gpt-*"], deny: [group:restricted], action: block }
     - { name: claude, models: ["claude-*"], deny: [group:restricted], action: block }
     - { name: gemini, upstreams: [gemini], models: ["gemini-*"], deny: [group:restricted], action: block }
+    - { name: sovereign, upstreams: [sovereign], models: ["local-*"], deny: [], action: block }
 `
 
 export async function testRuntime (yaml = `${UPSTREAMS}${POLICY}`): Promise<Runtime> {
