@@ -53,16 +53,19 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
     miss: () => { metrics.cache.inc({ result: 'miss' }) },
     error: () => { metrics.lookupErrors.inc() },
   }
+  let log: Logger | undefined
   const identityObserver: IdentityObserver = {
     onToken: (result, issuer) => { metrics.identityTokens.inc({ result, issuer: issuer ?? 'none' }) },
     onKeyFetch: (e) => {
       metrics.identityKeyFetches.inc({ issuer: e.issuer, trigger: e.trigger, result: e.result })
       if (e.result === 'ok') metrics.identityKeysFetched.set({ issuer: e.issuer }, Date.now() / 1000)
+      else log?.warn({ issuer: e.issuer, trigger: e.trigger, error: e.error }, 'identity keys could not be fetched')
     },
   }
   ref.current = await loadRuntime(configFile, { observer, identityObserver })
   const { config } = ref.current
   const logger = createLogger(config.logging.level, opts.destination)
+  log = logger
   const app = await buildApp(ref, { logger, metrics })
   const state: AdminState = {
     ready: false,
