@@ -3,18 +3,20 @@
 #   docker build -t llm-geofence .
 #   docker run --read-only -p 8080:8080 -p 9090:9090 \
 #     -v "$PWD/config:/app/config:ro" -v "$PWD/geoip-data:/app/geoip-data:ro" llm-geofence
-FROM node:20-bookworm-slim AS build
+# Node 24, an LTS line maintained until April 2028 (Node 20's ended on 2026-04-30), on Debian 13
+# (trixie): bookworm's regular security support ended on 2026-06-10. Both stages on one image.
+FROM node:24-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm ci && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-trixie-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY package.json ./
+COPY package.json LICENSE ./
 COPY config ./config
 COPY geoip-data ./geoip-data
 # The policy and the databases are mounted here (a ConfigMap, geoipupdate's volume): hot reload

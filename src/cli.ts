@@ -40,6 +40,8 @@ Usage:
       failure or when there are no cases, 2 when a file cannot be read.
   geofence groups [--json]
       The built-in jurisdiction groups, with their source and date.
+  geofence --version (or -v)
+      The version, as package.json gives it.
   geofence --help
       This text.
 `
@@ -140,6 +142,13 @@ async function main (argv: string[]): Promise<number> {
           process.stdout.write(`group:${g.name} (${g.members.size})\n  source: ${g.source}\n  date:   ${g.date}\n${g.note === undefined ? '' : `  note:   ${g.note}\n`}  ${[...g.members].sort().join(' ')}\n\n`)
         }
       }
+      return 0
+    }
+    case '--version':
+    case '-v': {
+      // package.json sits one level above both src/cli.ts and dist/cli.js, and in the image.
+      const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+      process.stdout.write(`${pkg.version}\n`)
       return 0
     }
     case undefined:

@@ -1,7 +1,7 @@
 // The geofence command as a user runs it: exit statuses, output, and `explain` agreeing with a
 // live `serve` for the same caller and model.
 import { spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { createInterface } from 'node:readline'
@@ -19,12 +19,23 @@ const run = (...args: string[]): { status: number | null, stdout: string, stderr
 t.test('--help documents every command', async (t) => {
   const r = run('--help')
   t.equal(r.status, 0)
-  for (const cmd of ['geofence serve --config FILE', 'geofence validate FILE', 'geofence explain --config FILE --ip IP --model MODEL [--upstream NAME] [--client NAME] [--json]', 'geofence test FILE...', 'geofence groups [--json]']) {
+  for (const cmd of ['geofence serve --config FILE', 'geofence validate FILE', 'geofence explain --config FILE --ip IP --model MODEL [--upstream NAME] [--client NAME] [--json]', 'geofence test FILE...', 'geofence groups [--json]', 'geofence --version']) {
     t.ok(r.stdout.includes(cmd), cmd)
   }
   const unknown = run('frobnicate')
   t.equal(unknown.status, 2)
   t.match(unknown.stderr, /unknown command "frobnicate"/)
+})
+
+t.test('--version and -v print package.json\'s version, from the source and from dist', async (t) => {
+  const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }
+  const source = run('--version')
+  t.equal(source.status, 0)
+  t.equal(source.stdout, `${version}\n`, 'src/cli.ts --version')
+  // The entry the image runs (npm test builds dist first): package.json is found from dist/ too.
+  const built = spawnSync(process.execPath, ['dist/cli.js', '-v'], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(built.status, 0, built.stderr)
+  t.equal(built.stdout, `${version}\n`, 'dist/cli.js -v')
 })
 
 t.test('validate: 0 for a good file, 2 with every problem for a bad one', async (t) => {

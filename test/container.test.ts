@@ -17,7 +17,11 @@ const final = instructions.slice(instructions.map((l) => l.startsWith('FROM ')).
 t.test('the Dockerfile is a multi-stage build whose copies exist', async (t) => {
   const froms = instructions.filter((l) => l.startsWith('FROM '))
   t.ok(froms.length >= 2, 'multi-stage')
-  for (const f of froms) t.match(f, /^FROM node:(20|22|24)-\w+-slim/, 'an LTS Node slim image')
+  const bases = new Set(froms.map((f) => f.split(/\s+/)[1]))
+  t.equal(bases.size, 1, 'one base image: dist and node_modules are built on the Node that runs them')
+  const base = [...bases][0] ?? ''
+  t.match(base, /^node:24(\.\d+){0,2}-[a-z]+-slim(@sha256:[0-9a-f]{64})?$/, 'Node 24 LTS on a slim Debian (Node 20 reached end of life on 2026-04-30)')
+  t.match(readFileSync('README.md', 'utf8'), `Multi-stage on \`${base}\``, 'the README names the base image')
   t.ok(instructions.some((l) => /RUN .*npm ci/.test(l)), 'npm ci in the build stage')
   t.ok(instructions.some((l) => /--omit=dev/.test(l)), 'production dependencies only')
   for (const copy of instructions.filter((l) => l.startsWith('COPY ') && !l.includes('--from'))) {
