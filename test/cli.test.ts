@@ -1,6 +1,7 @@
 // The geofence command as a user runs it: exit statuses, output, and `explain` agreeing with a
 // live `serve` for the same caller and model.
 import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -11,9 +12,21 @@ import { baseConfig, startTestGateway, writeConfig } from './support/gateway.js'
 import { send } from './support/http.js'
 
 const CLI = ['--import', 'tsx', 'src/cli.ts']
+// Some twenty CLI processes start through tsx here (1.5-4 s each on a loaded 2-core machine).
+t.setTimeout(180_000)
 const run = (...args: string[]): { status: number | null, stdout: string, stderr: string } => {
   const r = spawnSync(process.execPath, [...CLI, ...args], { encoding: 'utf8', timeout: 30_000 })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+/** As run(), without blocking this process: a gateway it hosts keeps serving meanwhile. */
+const runAsync = async (...args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> => {
+  const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (c: Buffer) => { stdout += String(c) })
+  child.stderr.on('data', (c: Buffer) => { stderr += String(c) })
+  const [status] = await once(child, 'close') as [number | null]
+  return { status, stdout, stderr }
 }
 
 t.test('--help documents every command', async (t) => {
@@ -142,7 +155,7 @@ t.test('explain --request reads a whole request as serve does: path, encoding, b
       writeFileSync(bodyFile, c.body)
       args.push('--body', bodyFile)
     }
-    const r = run(...args)
+    const r = await runAsync(...args)
     t.equal(r.status, 0, r.stderr)
     const explained = JSON.parse(r.stdout) as Record<string, unknown>
     const res = await send(`${gw.url}${c.path}`, { method: c.method, ...(c.body === undefined ? {} : { body: c.body }), headers: { ...c.headers, 'x-forwarded-for': HK } })
@@ -153,10 +166,10 @@ t.test('explain --request reads a whole request as serve does: path, encoding, b
       `${c.method} ${c.path}: the same reading and decision`,
     )
   }
-  const bedrock = JSON.parse(run('explain', '--config', file, '--ip', HK, '--request', `POST ${cases[1]?.path ?? ''}`, '--json').stdout) as Record<string, unknown>
+  const bedrock = JSON.parse((await runAsync('explain', '--config', file, '--ip', HK, '--request', `POST ${cases[1]?.path ?? ''}`, '--json')).stdout) as Record<string, unknown>
   t.match(bedrock, { upstream: 'bedrock', model: 'us.anthropic.claude-sonnet-4-20250514-v1:0', canonical_model: 'claude-sonnet-4-20250514', request: { endpoint: 'path' } })
   writeFileSync(join(dir, 'message.json'), '{"model":"Claude-Haiku-4-5","messages":[]}')
-  const text = run('explain', '--config', file, '--ip', HK, '--request', 'POST /anthropic/v1/messages', '--header', 'content-type: application/json', '--body', join(dir, 'message.json'))
+  const text = await runAsync('explain', '--config', file, '--ip', HK, '--request', 'POST /anthropic/v1/messages', '--header', 'content-type: application/json', '--body', join(dir, 'message.json'))
   t.match(text.stdout, /request: +POST \/v1\/messages \(model read from: json\)/)
   t.match(text.stdout, /model: +Claude-Haiku-4-5 \(canonical: claude-haiku-4-5\)/)
   const unreadable = run('explain', '--config', file, '--ip', HK, '--request', 'POST /anthropic/v1/messages', '--body', join(dir, 'body-2'))
