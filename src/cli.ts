@@ -9,7 +9,7 @@ import { ConfigError } from './errors.js'
 import { loadConfig } from './config/load.js'
 import { readFile } from 'node:fs/promises'
 import { buffer } from 'node:stream/consumers'
-import { explain, explainRequest, formatExplanation, type ExplainRequest } from './explain.js'
+import { explain, explainRequest, formatExplanation, identityOf, type ExplainRequest } from './explain.js'
 import { loadRuntime } from './runtime.js'
 import { BUILTIN_GROUPS } from './policy/builtin-groups.js'
 import { formatResults, runPolicyTests } from './policy-test.js'
@@ -32,10 +32,13 @@ Usage:
       The same for a whole request, read exactly as serve reads it: the path decoded,
       the endpoint, the model from the path, the body (decoded from its
       Content-Encoding), a multipart field or a batch, and its canonical id.
+      Either form takes the end user's identity: --identity '{"ctry":"HK"}' (claims
+      as a token carries them, mapped as the issuer's config says) or --token FILE
+      (verified as serve verifies it); the output shows each source's verdict.
   geofence test FILE...
       Run policy test files (YAML: config: PATH, cases: [{ name, ip, model,
-      upstream?, client?, expect: allow | block | route:MODEL }]; a case may give
-      request: "METHOD /upstream/path", headers?, body? instead of model). Prints each failure with
+      upstream?, client?, identity?: { claims }, expect: allow | block | route:MODEL }];
+      a case may give request: "METHOD /upstream/path", headers?, body? instead of model). Prints each failure with
       the decision it got and why, then "N passed, N failed". Exit status 1 on any
       failure or when there are no cases, 2 when a file cannot be read.
   geofence groups [--json]
@@ -95,7 +98,7 @@ async function main (argv: string[]): Promise<number> {
       const file = positionals[0]
       if (file === undefined || positionals.length > 1) throw new UsageError('validate takes one FILE')
       const { createRuntime } = await import('./runtime.js')
-      const runtime = await createRuntime(await loadConfig(file))
+      const runtime = await createRuntime(await loadConfig(file), { identityKeys: false })
       process.stdout.write(`${file}: valid (policy revision ${runtime.policy.revision})\n`)
       return 0
     }
@@ -112,15 +115,27 @@ async function main (argv: string[]): Promise<number> {
           request: { type: 'string' },
           header: { type: 'string', multiple: true },
           body: { type: 'string' },
+          identity: { type: 'string' },
+          token: { type: 'string' },
           json: { type: 'boolean', default: false },
         },
       })
       if (values.config === undefined || values.ip === undefined || (values.model === undefined) === (values.request === undefined)) {
         throw new UsageError('explain needs --config FILE --ip IP and either --model MODEL or --request "METHOD /upstream/path"')
       }
-      const result = values.request === undefined
-        ? await explain(values.config, values.ip, values.model ?? '', values.upstream, values.client)
-        : await explainRequest(await loadRuntime(values.config), values.ip, await requestToExplain(values.request, values.header ?? [], values.body), values.client)
+      if (values.identity !== undefined && values.token !== undefined) throw new UsageError('explain takes --identity CLAIMS or --token FILE, not both')
+      const given = values.identity !== undefined
+        ? { claims: claimsArgument(values.identity) }
+        : values.token === undefined ? undefined : { token: await readFile(values.token, 'utf8') }
+      let result: Awaited<ReturnType<typeof explain>>
+      if (values.request === undefined) {
+        result = await explain(values.config, values.ip, values.model ?? '', values.upstream, values.client, given)
+      } else {
+        const runtime = await loadRuntime(values.config, { identityKeys: given !== undefined && 'token' in given })
+        const identity = await identityOf(runtime, given)
+        result = 'problem' in identity ? identity : await explainRequest(runtime, values.ip, await requestToExplain(values.request, values.header ?? [], values.body), values.client, identity.identity)
+        runtime.identity?.close()
+      }
       if ('problem' in result) throw new UsageError(result.problem)
       process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatExplanation(result))
       return 0
@@ -180,3 +195,15 @@ main(process.argv.slice(2)).then((code) => {
     process.exitCode = 1
   }
 })
+
+/** --identity '{"ctry":"HK","legal_entity":"bank-hk"}': claims as a token would carry them. */
+function claimsArgument (text: string): Record<string, unknown> {
+  let claims: unknown
+  try {
+    claims = JSON.parse(text)
+  } catch {
+    throw new UsageError('--identity takes the token\'s claims as a JSON object, e.g. \'{"ctry":"HK"}\'')
+  }
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new UsageError('--identity takes a JSON object of claims')
+  return claims as Record<string, unknown>
+}

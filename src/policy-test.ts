@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { LineCounter, parseDocument } from 'yaml'
 import { ConfigError } from './errors.js'
-import { explainRequest, explainWith, type ExplainRequest, type Explanation } from './explain.js'
+import { explainRequest, explainWith, identityOf, type ExplainRequest, type Explanation } from './explain.js'
 import { decidedBy } from './policy/evaluate.js'
 import { loadRuntime, type Runtime } from './runtime.js'
 
@@ -22,9 +22,9 @@ export interface CaseResult {
   problem?: string
 }
 
-interface RawCase { name?: unknown, ip?: unknown, model?: unknown, upstream?: unknown, client?: unknown, expect?: unknown, request?: unknown, headers?: unknown, body?: unknown }
+interface RawCase { name?: unknown, ip?: unknown, model?: unknown, upstream?: unknown, client?: unknown, identity?: unknown, expect?: unknown, request?: unknown, headers?: unknown, body?: unknown }
 
-const CASE_KEYS = new Set(['name', 'ip', 'model', 'upstream', 'client', 'request', 'headers', 'body', 'expect'])
+const CASE_KEYS = new Set(['name', 'ip', 'model', 'upstream', 'client', 'identity', 'request', 'headers', 'body', 'expect'])
 const REQUEST = /^[A-Z]+ \/\S*$/
 const EXPECT = /^(allow|block|route:.+)$/
 
@@ -54,6 +54,7 @@ export async function runPolicyTests (files: readonly string[]): Promise<CaseRes
       if (c.request !== undefined && c.upstream !== undefined) problems.push({ path: ['cases', i, 'upstream'], message: 'a request names its upstream in its path' })
       if (c.headers !== undefined && (c.headers === null || typeof c.headers !== 'object' || Object.values(c.headers).some((v) => typeof v !== 'string'))) problems.push({ path: ['cases', i, 'headers'], message: 'must map header names to strings' })
       if (c.body !== undefined && (c.body === null || (typeof c.body !== 'string' && typeof c.body !== 'object'))) problems.push({ path: ['cases', i, 'body'], message: 'must be a string, or a mapping sent as JSON' })
+      if (c.identity !== undefined && (c.identity === null || typeof c.identity !== 'object' || Array.isArray(c.identity))) problems.push({ path: ['cases', i, 'identity'], message: 'must be the identity token\'s claims, a mapping (ctry: HK)' })
       for (const key of ['upstream', 'client'] as const) if (c[key] !== undefined && typeof c[key] !== 'string') problems.push({ path: ['cases', i, key], message: 'must be a string' })
       if (typeof c.expect === 'string' && !EXPECT.test(c.expect)) problems.push({ path: ['cases', i, 'expect'], message: 'must be allow, block or route:MODEL' })
     })
@@ -67,15 +68,18 @@ export async function runPolicyTests (files: readonly string[]): Promise<CaseRes
     const configFile = resolve(dirname(file), raw.config as string)
     let runtime = runtimes.get(configFile)
     if (runtime === undefined) {
-      runtime = await loadRuntime(configFile)
+      runtime = await loadRuntime(configFile, { identityKeys: false })
       runtimes.set(configFile, runtime)
     }
     for (const c of cases) {
       const name = c.name as string
       const expect = c.expect as string
-      const e = c.request === undefined
-        ? explainWith(runtime, c.ip as string, c.model as string, c.upstream as string | undefined, c.client as string | undefined)
-        : await explainRequest(runtime, c.ip as string, caseRequest(c), c.client as string | undefined)
+      const id = await identityOf(runtime, c.identity === undefined ? undefined : { claims: c.identity as Record<string, unknown> })
+      const e = 'problem' in id
+        ? id
+        : c.request === undefined
+          ? explainWith(runtime, c.ip as string, c.model as string, c.upstream as string | undefined, c.client as string | undefined, id.identity)
+          : await explainRequest(runtime, c.ip as string, caseRequest(c), c.client as string | undefined, id.identity)
       if ('problem' in e) {
         results.push({ file, name, expect, got: 'error', ok: false, problem: e.problem })
         continue

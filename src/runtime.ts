@@ -41,6 +41,8 @@ export interface RuntimeOptions {
   identityObserver?: IdentityObserver
   /** The revision in force: key sets it already holds are taken over, not fetched again. */
   previous?: Runtime
+  /** False for tools that read a config without serving it (validate, explain, test): no identity keys are fetched. */
+  identityKeys?: boolean
 }
 
 export async function createRuntime (config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -83,7 +85,7 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
     clientIp: { trusted: new AddressSet(config.clientIp.trustedProxies), headers: config.clientIp.headers },
     presentIp: clientIpPresenter(config.logging.clientIp, config.logging.clientIpKey),
     timeoutsFor: timeoutTable(config),
-    identity: config.identity === null
+    identity: config.identity === null || opts.identityKeys === false
       ? null
       : createIdentityVerifier(config.identity, {
         ...(opts.identityObserver === undefined ? {} : { observer: opts.identityObserver }),
