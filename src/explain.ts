@@ -93,7 +93,15 @@ export async function identityOf (runtime: Runtime, given: ExplainIdentity | und
   }
   const issuer = config.issuers.find((i) => i.issuer === given.claims['iss']) ?? config.issuers[0]
   if (issuer === undefined) return { problem: 'the identity section names no issuer' }
-  const read = readIdentity({ iss: issuer.issuer, sub: 'explain', ...given.claims }, issuer)
+  // Claims for explaining need no subject (it only names the person in logs): one is supplied where absent.
+  const claims: Record<string, unknown> = { iss: issuer.issuer, ...given.claims }
+  let at = claims
+  const segments = issuer.claims.subject.segments
+  segments.forEach((segment, i) => {
+    if (i === segments.length - 1) at[segment] ??= 'explain'
+    else at = (at[segment] ??= {}) as Record<string, unknown>
+  })
+  const read = readIdentity(claims, issuer)
   return 'problem' in read ? { problem: `the identity claims cannot be used: ${read.problem}` } : { identity: read }
 }
 
