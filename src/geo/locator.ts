@@ -51,11 +51,11 @@ export interface LocatorStats {
   lookupErrors: number
 }
 
-const NONE = { registeredCountry: null, subdivisions: [], anonymous: [] } as const
-const SPECIAL: Location = Object.freeze({ ...NONE, country: null, source: 'none', reason: 'special-purpose address' })
-const NOT_FOUND: Location = Object.freeze({ ...NONE, country: null, source: 'none', reason: 'not in any database' })
-const FAILED: Location = Object.freeze({ ...NONE, country: null, source: 'none', reason: 'lookup failed' })
-export const UNKNOWN_ADDRESS: Location = Object.freeze({ ...NONE, country: null, source: 'none', reason: 'address unknown' })
+const NO_DETAIL = { registeredCountry: null, subdivisions: [], anonymous: [] } as const
+const SPECIAL: Location = Object.freeze({ ...NO_DETAIL, country: null, source: 'none', reason: 'special-purpose address' })
+const NOT_FOUND: Location = Object.freeze({ ...NO_DETAIL, country: null, source: 'none', reason: 'not in any database' })
+const FAILED: Location = Object.freeze({ ...NO_DETAIL, country: null, source: 'none', reason: 'lookup failed' })
+export const UNKNOWN_ADDRESS: Location = Object.freeze({ ...NO_DETAIL, country: null, source: 'none', reason: 'address unknown' })
 
 interface CompiledNetwork { set: AddressSet, location: Location }
 
@@ -81,7 +81,7 @@ export class Locator {
       .sort((a, b) => b.cidr[1] - a.cidr[1])
       .map((n) => ({
         set: new AddressSet([n.cidr]),
-        location: Object.freeze({ ...NONE, country: n.country, subdivisions: n.subdivision === null ? [] : [n.subdivision], source: 'network', network: n.name }),
+        location: Object.freeze({ ...NO_DETAIL, country: n.country, subdivisions: n.subdivision === null ? [] : [n.subdivision], source: 'network', network: n.name }),
       }))
   }
 

@@ -4,7 +4,7 @@
 //   ip-location-db (the embedded default): { country_code }
 //   MaxMind GeoIP2 Anonymous IP: { is_anonymous: true, is_anonymous_vpn: true, ... } (keys only when true)
 // A code that is not an ISO 3166-1 country (the old EU/AP pseudo-codes, ZZ, "") reads as absent.
-import { COUNTRY_CODES } from '../policy/countries.js'
+import { COUNTRY_CODES } from './countries.js'
 
 export interface RecordLocation {
   country: string | null

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { AddressSet, canonicalAddress, isSpecialPurpose, parseCidr } from '../../src/geo/address.js'
+import { AddressSet, canonicalAddress, isSpecialPurpose, parseCidr, truncateAddress } from '../../src/geo/address.js'
 
 t.test('addresses are canonicalised before trust checks, lookup and caching', async (t) => {
   const cases: Record<string, string | null> = {
@@ -51,4 +51,20 @@ t.test('CIDRs, and address sets that keep the families apart', async (t) => {
   t.ok(set.has('10.9.8.7'))
   t.ok(set.has('::1'))
   t.notOk(set.has('8.8.8.8'), 'an IPv6 range does not hold IPv4 addresses through their mapped form')
+})
+
+t.test('the deprecated IPv4-compatible form is not read as IPv4-mapped', async (t) => {
+  // ipaddr.js alone reads `::a.b.c.d` as `::ffff:a.b.c.d`; RFC 4291 2.5.5.1 (and Node) say ::0a0b:0c0d.
+  t.equal(canonicalAddress('::1.2.3.4'), '::102:304')
+  t.equal(canonicalAddress('[::10.0.0.1]:80'), '::a00:1')
+  t.notOk(new AddressSet(['10.0.0.0/8']).has(canonicalAddress('::10.0.0.1') ?? ''), 'not a trusted 10/8 hop')
+  t.ok(isSpecialPurpose(canonicalAddress('::8.8.8.8') ?? ''), 'inside ::/3, not 8.8.8.8')
+  t.equal(canonicalAddress('::ffff:0:1.2.3.4'), '::ffff:0:102:304', 'RFC 6145 translated, not mapped')
+})
+
+t.test('truncated addresses keep only the network part', async (t) => {
+  t.equal(truncateAddress('203.198.0.77', 24, 48), '203.198.0.0/24')
+  t.equal(truncateAddress('203.198.0.77', 0, 48), '0.0.0.0/0')
+  t.equal(truncateAddress('2a02:6b8:abcd:1234::1', 24, 48), '2a02:6b8:abcd::/48')
+  t.equal(truncateAddress('2a02:6b8:abcd:1234::1', 24, 52), '2a02:6b8:abcd:1000::/52')
 })

@@ -11,7 +11,7 @@ const HONG_KONG = '203.198.0.1'
 const UNITED_STATES = '8.8.8.8'
 const claude = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1, messages: [] })
 
-async function ask (gw: TestGateway, headers: Record<string, string>, localAddress?: string, base = gw.url): Promise<Record<string, unknown>> {
+async function ask (gw: TestGateway, headers: Record<string, string | string[]>, localAddress?: string, base = gw.url): Promise<Record<string, unknown>> {
   const res = await send(`${base}/anthropic/v1/messages`, {
     body: claude,
     headers: { 'content-type': 'application/json', ...headers },
@@ -55,6 +55,24 @@ t.test('client IP over real sockets', async (t) => {
     t.match(await ask(gw, { 'x-forwarded-for': `${UNITED_STATES}, not-an-ip` }), { client_ip: null, country: null, action: 'block', location_reason: /not an IP address/ })
     t.match(await ask(gw, { forwarded: 'for=unknown' }), { client_ip: null, action: 'block' })
     t.match(await ask(gw, { 'x-forwarded-for': `${UNITED_STATES},` }), { client_ip: null, action: 'block' })
+  })
+
+  t.test('a quote planted in Forwarded cannot swallow the trusted proxy\'s element', async (t) => {
+    // The client (in Hong Kong) sends `Forwarded: for=8.8.8.8;x="`; its proxy (127.0.0.1, trusted)
+    // adds the real caller on a second header line, which Node joins with ", ". Read loosely, the
+    // proxy's `for="` closes the client's quoted-string, the rest of its element is skipped as
+    // junk, and the caller is 8.8.8.8, in the US, where Claude is allowed.
+    const callsBefore = upstream.calls.length
+    const secondLine = await ask(gw, { forwarded: ['for=8.8.8.8;x="', `for="${HONG_KONG}:4711";proto=https`] })
+    t.match(secondLine, { client_ip: null, ip_source: 'forwarded', country: null, location_source: 'none', action: 'block', status: 451 })
+    t.match(secondLine, { location_reason: 'forwarded cannot be parsed (RFC 7239): a character that cannot follow an element at offset 22', reason: /location is unknown/ })
+    const sameLine = await ask(gw, { forwarded: `for=8.8.8.8;x=", for=${HONG_KONG};proto=https` })
+    t.match(sameLine, { client_ip: null, country: null, action: 'block', status: 451, location_reason: /unterminated quoted-string at offset 14/ })
+    const withXff = await ask(gw, { forwarded: `for=8.8.8.8;x=", for=${UNITED_STATES}`, 'x-forwarded-for': UNITED_STATES })
+    t.match(withXff, { client_ip: null, action: 'block', status: 451, location_reason: /unterminated quoted-string/ }, 'an agreeing X-Forwarded-For does not rescue it')
+    t.equal(upstream.calls.length, callsBefore, 'nothing reached the upstream')
+    t.match(await ask(gw, { forwarded: ['for=8.8.8.8;x="a,b"', `for="${HONG_KONG}:4711"`] }), { client_ip: HONG_KONG, country: 'HK', action: 'block' },
+      'a well-formed quoted comma is a value: the proxy\'s element is the caller')
   })
 
   t.test('X-Forwarded-For and Forwarded that disagree make the caller unknown', async (t) => {
