@@ -25,6 +25,7 @@ policy:
   rules:
     - { name: pro-routed, upstreams: [gemini], models: ["gemini-2.5-pro"], deny: [CN], action: { route: { upstream: sovereign-gemini, model: gemma-3-27b } } }
     - { name: gemini-frontier, upstreams: [gemini], models: ["gemini-*"], deny: [HK, CN], action: block }
+    - { name: sovereign, upstreams: [sovereign-gemini], deny: [], action: block }
 `)
   t.teardown(gw.close)
   const ai = (ip: string): GoogleGenAI => new GoogleGenAI({ apiKey: 'client-key-never-forwarded', httpOptions: { baseUrl: `${gw.url}/gemini`, headers: { 'x-forwarded-for': ip } } })
