@@ -51,6 +51,10 @@ export interface AppOptions {
 export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<FastifyInstance> {
   const { server } = ref.current.config
   const fastifyBodyLimit = Math.max(server.bodyLimit, server.batchBodyLimit)
+  const decisions = new DecisionLog(opts.logger, opts.metrics)
+  const log = (request: FastifyRequest, status: number, cut?: string): void => {
+    if (request.geofence !== null) decisions.write(request.geofence, request.method, request.raw.url ?? '', status, cut)
+  }
   const app = fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Fastify's own request lines are off: the decision line is the request log.
@@ -62,6 +66,17 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     // Forwarding headers are read by geo/client-ip.ts against trusted_proxies, never by Fastify.
     trustProxy: false,
     return503OnClosing: true,
+    // A target Fastify's router cannot decode (%ZZ) is refused before any hook runs: it still
+    // gets a refusal in its upstream's shape, its reason, and its decision line.
+    frameworkErrors: (error, request, reply) => {
+      decisions.begin()
+      const { state, error: unreadable } = beginRequest(ref.current, requestHead(request), request.id)
+      request.geofence = state
+      const err = unreadable ?? new GatewayError('invalid_request', `the request target cannot be read (${error.code})`)
+      refusedBeforeDecision(state, err)
+      reply.raw.once('finish', () => { log(request, reply.statusCode) })
+      sendRefusal(reply.header(DECISION_HEADER, request.id), errorRefusal(state, err, request.id))
+    },
     // Receiving a whole request (headers and body) may not take longer than this (408),
     // checked often enough for the limit to mean what it says. Node reads requestTimeout at
     // construction only, so it goes to the server options as well.
@@ -72,10 +87,6 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     },
   })
   const { metrics } = opts
-  const decisions = new DecisionLog(opts.logger, metrics)
-  const log = (request: FastifyRequest, status: number, cut?: string): void => {
-    if (request.geofence !== null) decisions.write(request.geofence, request.method, request.raw.url ?? '', status, cut)
-  }
 
   readBodiesAsBytes(app, fastifyBodyLimit)
 

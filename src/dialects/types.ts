@@ -6,12 +6,21 @@ import type { ErrorKind } from '../errors.js'
 export const DIALECT_NAMES = ['anthropic', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
 export type DialectName = typeof DIALECT_NAMES[number]
 
+/** One query parameter: its name and value decoded, and the `name=value` text as it was sent. */
+export interface QueryParam {
+  name: string
+  value: string
+  raw: string
+}
+
 /** The path below an upstream's mount as a dialect reads it: decoded once (proxy/upstream-path.ts). */
 export interface UpstreamPath {
   /** Starts with "/"; exactly as the client sent it. */
   path: string
   /** "" or "?..." exactly as the client sent it. */
   query: string
+  /** The query's parameters, in order, each name and value decoded once (proxy/upstream-path.ts). */
+  params: readonly QueryParam[]
   /** The raw segments after the leading "/" (a trailing slash dropped). */
   raw: readonly string[]
   /** The same segments, each percent-decoded once. */

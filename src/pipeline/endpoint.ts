@@ -36,5 +36,9 @@ export function findEndpoint (config: Config, upstream: UpstreamConfig, method: 
   if (path.encodedSlashes.some((i) => model.kind !== 'path' || i !== model.segment)) {
     throw new GatewayError('invalid_request', 'the request path is refused: it contains an encoded slash (%2F) outside a model id')
   }
+  // A model named in the query where the endpoint reads it elsewhere: some servers prefer it.
+  if (model.kind !== 'query' && model.kind !== 'none' && model.kind !== 'unknown' && path.params.some((p) => p.name.toLowerCase() === 'model')) {
+    throw new GatewayError('invalid_request', 'the request query names a model, but this endpoint names its model elsewhere; a request names one model')
+  }
   return { upstream, dialect, path, modelSource: model, bodyLimit: model.kind === 'batch' ? config.server.batchBodyLimit : config.server.bodyLimit }
 }

@@ -79,7 +79,7 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
     case 'unknown':
       return read([], NOT_ROUTABLE, { unseen: source.why })
     case 'query': {
-      const values = new URLSearchParams(path.query).getAll(source.param)
+      const values = path.params.filter((p) => p.name === source.param).map((p) => p.value)
       if (values.length > 1) throw new GatewayError('invalid_request', `the query names "${source.param}" more than once; servers disagree on which one counts`)
       const model = values[0]
       if (model === undefined) return read([], NOT_ROUTABLE, { unseen: source.missing })

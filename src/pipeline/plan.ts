@@ -9,7 +9,7 @@ import type { Decision } from '../policy/evaluate.js'
 import { CLIENT_CREDENTIAL_HEADERS } from '../proxy/credentials.js'
 import { replaceValue } from '../proxy/json-members.js'
 import { CLIENT_SIGNATURE_HEADERS } from '../proxy/sigv4.js'
-import { encodeSegment } from '../proxy/upstream-path.js'
+import { encodeSegment, queryOf, type QueryParam } from '../proxy/upstream-path.js'
 import type { Runtime } from '../runtime.js'
 import type { RequestEndpoint } from './endpoint.js'
 import type { ModelsRead, RewriteAt } from './models.js'
@@ -53,7 +53,7 @@ export async function plan (input: PlanInput): Promise<Plan> {
   const { runtime, endpoint, read, decision } = input
   const route = decision.enforced ? decision.route : undefined
   let target = endpoint.upstream
-  let pathAndQuery = { path: endpoint.path.path, query: endpoint.path.query }
+  let pathAndQuery: { path: string, params: readonly QueryParam[] } = { path: endpoint.path.path, params: endpoint.path.params }
   let body = input.body
   let decodedBody = false
   if (route !== undefined) {
@@ -70,9 +70,9 @@ export async function plan (input: PlanInput): Promise<Plan> {
     }
   }
   const stripCredentials = target.stripClientCredentials || runtime.config.clients.size > 0
-  // Gemini clients may send their key as ?key=: a held credential replaces it too.
   const { path } = pathAndQuery
-  const query = stripCredentials ? withoutKeyParam(pathAndQuery.query) : pathAndQuery.query
+  // Gemini clients may send their key as ?key= (or ?%6Bey=): a held credential replaces it too.
+  const query = queryOf(stripCredentials ? pathAndQuery.params.filter((p) => p.name.toLowerCase() !== 'key') : pathAndQuery.params)
   const headers = outgoingHeaders(input.headers, target, stripCredentials)
   // The end user's identity token is for the gateway alone.
   delete headers[DEFAULT_IDENTITY_HEADER]
@@ -101,28 +101,22 @@ function outgoingHeaders (client: IncomingHttpHeaders, target: UpstreamConfig, s
 }
 
 /** Where the routed model goes: the path segment, the query parameter, or the body's member. */
-function rewrite (endpoint: RequestEndpoint, read: ModelsRead, at: RewriteAt, model: string): { pathAndQuery: { path: string, query: string }, body?: Buffer } {
+function rewrite (endpoint: RequestEndpoint, read: ModelsRead, at: RewriteAt, model: string): { pathAndQuery: { path: string, params: readonly QueryParam[] }, body?: Buffer } {
   const { path } = endpoint
   switch (at.kind) {
     case 'path': {
       const raw = [...path.raw]
       raw[at.segment] = encodeSegment(`${at.prefix}${model}${at.suffix}`)
-      return { pathAndQuery: { path: `/${raw.join('/')}${path.path.length > 1 && path.path.endsWith('/') ? '/' : ''}`, query: path.query } }
+      return { pathAndQuery: { path: `/${raw.join('/')}${path.path.length > 1 && path.path.endsWith('/') ? '/' : ''}`, params: path.params } }
     }
     case 'query': {
-      const params = new URLSearchParams(path.query)
-      params.set(at.param, model)
-      return { pathAndQuery: { path: path.path, query: `?${params.toString()}` } }
+      // The one parameter that names the model is rewritten; every other one is kept as sent.
+      const raw = `${encodeURIComponent(at.param)}=${encodeURIComponent(model)}`
+      return { pathAndQuery: { path: path.path, params: path.params.map((p) => (p.name === at.param ? { ...p, value: model, raw } : p)) } }
     }
     case 'member':
       if (read.decoded === undefined) throw new GatewayError('internal', 'a body member to rewrite without a body')
-      return { pathAndQuery: { path: path.path, query: path.query }, body: replaceValue(read.decoded, at.member, model) }
+      return { pathAndQuery: { path: path.path, params: path.params }, body: replaceValue(read.decoded, at.member, model) }
   }
 }
 
-/** The query string without its `key` parameters, every other byte as it was. */
-function withoutKeyParam (query: string): string {
-  if (!query.includes('key=')) return query
-  const kept = query.slice(1).split('&').filter((p) => !/^key(=|$)/i.test(p))
-  return kept.length === 0 ? '' : `?${kept.join('&')}`
-}

@@ -6,10 +6,15 @@
 // double encoding) and control characters. An encoded slash (`%2F`) is recorded: only a
 // dialect that reads that very segment as one model id (a Bedrock ARN) accepts it.
 // The path is forwarded exactly as the client sent it (a SigV4 signature covers it).
-import type { UpstreamPath } from '../dialects/types.js'
+// The query is parsed once too, strictly: every name and value must percent-decode (`+` is a
+// space, as form decoding and URLSearchParams read it) to text without control characters; a
+// semicolon (some servers split on it, others do not) and a fragment (`#`, which no client
+// sends and forwarders drop) anywhere in the target are refused. What is forwarded is built
+// from these parameters (pipeline/plan.ts), never parsed again by another parser.
+import type { QueryParam, UpstreamPath } from '../dialects/types.js'
 import { GatewayError } from '../errors.js'
 
-export type { UpstreamPath }
+export type { QueryParam, UpstreamPath }
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/
@@ -25,9 +30,11 @@ export function mountName (url: string): string {
 }
 
 export function upstreamPath (rawUrl: string, mount: string): UpstreamPath {
+  if (rawUrl.includes('#')) throw new GatewayError('invalid_request', 'the request target is refused: it contains a fragment (#)')
   const q = rawUrl.indexOf('?')
   const full = q === -1 ? rawUrl : rawUrl.slice(0, q)
   const query = q === -1 ? '' : rawUrl.slice(q)
+  const params = query.length <= 1 ? NO_PARAMS : queryParams(query.slice(1))
   const path = full.slice(mount.length)
   if (!full.startsWith(mount) || (path !== '' && !path.startsWith('/'))) {
     throw new GatewayError('not_found', `no upstream is mounted at ${full}`)
@@ -36,7 +43,7 @@ export function upstreamPath (rawUrl: string, mount: string): UpstreamPath {
   const raw = trimmed === '' ? [] : trimmed.split('/')
   // The common case, no percent sign: nothing to decode, one scan for what is refused.
   if (!path.includes('%') && !REFUSED_PLAIN.test(path) && !raw.includes('')) {
-    return { path: path === '' ? '/' : path, query, raw, segments: raw, key: `/${trimmed}`.toLowerCase(), encodedSlashes: NO_SLASHES }
+    return { path: path === '' ? '/' : path, query, params, raw, segments: raw, key: `/${trimmed}`.toLowerCase(), encodedSlashes: NO_SLASHES }
   }
   const segments: string[] = []
   const encodedSlashes: number[] = []
@@ -45,7 +52,43 @@ export function upstreamPath (rawUrl: string, mount: string): UpstreamPath {
     if (decoded.includes('/')) encodedSlashes.push(i)
     segments.push(decoded)
   }
-  return { path: path === '' ? '/' : path, query, raw, segments, key: `/${segments.join('/')}`.toLowerCase(), encodedSlashes }
+  return { path: path === '' ? '/' : path, query, params, raw, segments, key: `/${segments.join('/')}`.toLowerCase(), encodedSlashes }
+}
+
+const NO_PARAMS: readonly QueryParam[] = []
+
+/** The query's parameters, each decoded once; anything that does not decode is refused. */
+function queryParams (text: string): QueryParam[] {
+  if (text.includes(';')) refuseQuery('it contains a semicolon, which servers read as a separator or as text')
+  const params: QueryParam[] = []
+  for (const raw of text.split('&')) {
+    if (raw === '') continue
+    const eq = raw.indexOf('=')
+    const name = decodeQueryPart(eq === -1 ? raw : raw.slice(0, eq))
+    const value = eq === -1 ? '' : decodeQueryPart(raw.slice(eq + 1))
+    params.push({ name, value, raw })
+  }
+  return params
+}
+
+function decodeQueryPart (part: string): string {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(part.replaceAll('+', ' '))
+  } catch {
+    refuseQuery('a percent sign in it is not a valid escape')
+  }
+  if (CONTROL.test(decoded)) refuseQuery('it contains control characters')
+  return decoded
+}
+
+function refuseQuery (problem: string): never {
+  throw new GatewayError('invalid_request', `the request query is refused: ${problem}`)
+}
+
+/** A query rebuilt from parameters: each kept as the client wrote it, "" when none is left. */
+export function queryOf (params: readonly QueryParam[]): string {
+  return params.length === 0 ? '' : `?${params.map((p) => p.raw).join('&')}`
 }
 
 function refuse (problem: string): never {
@@ -66,6 +109,10 @@ function decodeSegment (segment: string): string {
     if (decoded.includes('\\')) refuse('it contains an encoded backslash')
   }
   if (decoded === '.' || decoded === '..') refuse('it contains a dot segment (. or ..)')
+  // An encoded slash makes one segment several for a server that decodes before it splits.
+  if (decoded.includes('/') && decoded.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+    refuse('an encoded slash in it makes an empty or dot segment')
+  }
   if (CONTROL.test(decoded)) refuse('it contains control characters')
   return decoded
 }
