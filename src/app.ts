@@ -167,6 +167,12 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   // same hooks, limits, refusals and decision line as any request.
   app.decorate('tunnels', new Set<Duplex>())
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Only a WebSocket is ever tunnelled. Any other offer (curl --http2 offers h2c on every
+    // plain request) is ignored, as most servers do: the request is read again as plain HTTP.
+    if (!isWebSocketOffer(req)) {
+      readAgainWithoutOffer(app.server, req, socket as import('node:net').Socket, head)
+      return
+    }
     app.tunnels.add(socket)
     socket.once('close', () => { app.tunnels.delete(socket) })
     socket.on('error', () => { socket.destroy() })
@@ -179,6 +185,38 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     app.routing(req, res)
   })
   return app
+}
+
+function isWebSocketOffer (req: IncomingMessage): boolean {
+  return req.method === 'GET' && req.headers.upgrade?.trim().toLowerCase() === 'websocket'
+}
+
+/** Headers that make an offer to switch protocols, and the Connection tokens that name them. */
+const OFFER_HEADERS = new Set(['upgrade', 'http2-settings'])
+
+/**
+ * Node hands every request that offers an upgrade to the 'upgrade' listener, its parser already
+ * detached. A request whose offer is declined is given back to the server as it was sent, less
+ * the offer (Upgrade, HTTP2-Settings and their Connection tokens), followed by what was read after it.
+ */
+function readAgainWithoutOffer (server: import('node:http').Server, req: IncomingMessage, socket: import('node:net').Socket, head: Buffer): void {
+  let text = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`
+  const raw = req.rawHeaders
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? ''
+    let value = raw[i + 1] ?? ''
+    const lower = name.toLowerCase()
+    if (OFFER_HEADERS.has(lower)) continue
+    if (lower === 'connection') {
+      value = value.split(',').map((v) => v.trim()).filter((v) => v !== '' && !OFFER_HEADERS.has(v.toLowerCase())).join(', ')
+      if (value === '') continue
+    }
+    text += `${name}: ${value}\r\n`
+  }
+  socket.unshift(Buffer.concat([Buffer.from(`${text}\r\n`, 'latin1'), head]))
+  server.emit('connection', socket)
+  // Node paused the socket when it handed it over.
+  socket.resume()
 }
 
 /** Fastify's own errors (body too large, bad content length...) become gateway errors. */

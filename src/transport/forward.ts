@@ -16,6 +16,8 @@ export function replyFromOptions (dispatcher: UpstreamDispatcher): FastifyReplyF
   }
 }
 
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+
 export interface ForwardHooks {
   /** Called with the time to the upstream's response headers, in seconds. */
   onFirstByte: (seconds: number) => void
@@ -33,6 +35,11 @@ export function forward (reply: FastifyReply, plan: Plan, hooks: ForwardHooks): 
     rewriteRequestHeaders: (_req, framing) => {
       const headers: Plan['headers'] = { ...plan.headers, host: framing.host }
       if (framing['content-length'] !== undefined) headers['content-length'] = framing['content-length']
+      return headers
+    },
+    // Hop-by-hop headers of the upstream's connection are not the client's (RFC 9110 7.6.1).
+    rewriteHeaders: (headers) => {
+      for (const name of HOP_BY_HOP) delete headers[name]
       return headers
     },
     onResponse: (_request, r, res) => {
