@@ -5,7 +5,7 @@
 // onSend stamps the decision id; onResponse writes the decision line. Every error goes
 // through one handler that shapes it in the upstream's dialect.
 import { randomUUID } from 'node:crypto'
-import { ServerResponse, type IncomingMessage } from 'node:http'
+import { STATUS_CODES, ServerResponse, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
@@ -66,6 +66,12 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     // Forwarding headers are read by geo/client-ip.ts against trusted_proxies, never by Fastify.
     trustProxy: false,
     return503OnClosing: true,
+    // A request head Node cannot read whole (too long, too slow, malformed) or a body that stops
+    // arriving: answered in the upstream's shape with a decision line that says it was cut,
+    // never read in part (Node would otherwise drop header lines past its count silently).
+    clientErrorHandler: (err, socket) => {
+      refuseUnreadable(err as Error & { code?: string, rawPacket?: unknown }, socket)
+    },
     // A target Fastify's router cannot decode (%ZZ) is refused before any hook runs: it still
     // gets a refusal in its upstream's shape, its reason, and its decision line.
     frameworkErrors: (error, request, reply) => {
@@ -88,6 +94,37 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   })
   const { metrics } = opts
 
+  // No silent truncation: the head is bounded by its size (16 KiB, a 431), not by a count of lines.
+  const httpServer: import('node:http').Server = app.server
+  httpServer.maxHeadersCount = 0
+  /** The request each connection is in, so that a timeout on its body is logged on its own line. */
+  const inFlight = new WeakMap<Duplex, RequestState>()
+  function refuseUnreadable (err: Error & { code?: string, rawPacket?: unknown }, socket: import('node:net').Socket): void {
+    if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const [kind, why] = err.code === 'HPE_HEADER_OVERFLOW'
+      ? ['headers_too_large', 'the request head is larger than the gateway reads (16 KiB)'] as const
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ['request_timeout', `the request did not arrive within server.body_timeout`] as const
+        : ['invalid_request', `the request cannot be read as HTTP/1.1 (${err.code ?? 'malformed'})`] as const
+    const line = /^([A-Z]+) (\/\S*) HTTP\/1\.[01]\r?\n/.exec(Buffer.isBuffer(err.rawPacket) ? err.rawPacket.toString('latin1') : '')
+    const head = { peer: socket.remoteAddress, method: line?.[1] ?? '-', url: line?.[2] ?? '/', headers: {} }
+    let state = inFlight.get(socket)
+    if (state === undefined || state.logged) {
+      decisions.begin()
+      state = beginRequest(ref.current, head, randomUUID()).state
+    }
+    const gatewayError = new GatewayError(kind, why)
+    refusedBeforeDecision(state, gatewayError)
+    const r = errorRefusal(state, gatewayError, state.decisionId)
+    const body = JSON.stringify(r.body)
+    const headers = Object.entries({ ...r.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), [DECISION_HEADER]: state.decisionId, connection: 'close' })
+    socket.end(`HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`)
+    decisions.write(state, head.method, head.url, r.status, `the gateway cut the request: ${why}`)
+  }
+
   readBodiesAsBytes(app, fastifyBodyLimit)
 
   const dispatcher = new UpstreamDispatcher((origin, path) => ref.current.timeoutsFor(origin, path))
@@ -100,6 +137,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     decisions.begin()
     const { state, error } = beginRequest(ref.current, requestHead(request), request.id)
     request.geofence = state
+    inFlight.set(request.raw.socket, state)
     if (error === null && state.endpoint !== null && Number(request.headers['content-length'] ?? 0) > state.endpoint.bodyLimit) {
       done(tooLarge(state.endpoint.bodyLimit, state.runtime.config.server))
       return

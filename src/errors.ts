@@ -7,6 +7,8 @@ export type ErrorKind =
   | 'unauthorized'     // 401: client authentication is on and the token is missing or unknown
   | 'not_found'        // 404: no upstream is mounted at this path
   | 'too_large'        // 413: the body is over server.body_limit
+  | 'headers_too_large' // 431: the request head is over what the server reads (it would be cut, never read in part)
+  | 'request_timeout'  // 408: the request (head or body) did not arrive in time
   | 'unsupported_media' // 415: a Content-Encoding the gateway does not decode
   | 'bad_gateway'      // 502: the upstream could not be reached or answered badly
   | 'gateway_timeout'  // 504: the upstream did not answer in time
@@ -20,6 +22,8 @@ export const STATUS: Readonly<Record<ErrorKind, number>> = {
   unauthorized: 401,
   not_found: 404,
   too_large: 413,
+  headers_too_large: 431,
+  request_timeout: 408,
   unsupported_media: 415,
   bad_gateway: 502,
   gateway_timeout: 504,

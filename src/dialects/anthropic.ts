@@ -9,6 +9,8 @@ const ERROR_TYPE: Readonly<Record<ErrorKind, string>> = {
   unauthorized: 'authentication_error',
   not_found: 'not_found_error',
   too_large: 'request_too_large',
+  headers_too_large: 'invalid_request_error',
+  request_timeout: 'timeout_error',
   unsupported_media: 'invalid_request_error',
   bad_gateway: 'api_error',
   gateway_timeout: 'timeout_error',

@@ -18,6 +18,8 @@ const EXCEPTION: Readonly<Record<ErrorKind, string>> = {
   unauthorized: 'UnrecognizedClientException',
   not_found: 'ResourceNotFoundException',
   too_large: 'ValidationException',
+  headers_too_large: 'ValidationException',
+  request_timeout: 'ValidationException',
   unsupported_media: 'ValidationException',
   bad_gateway: 'ServiceUnavailableException',
   gateway_timeout: 'ServiceUnavailableException',

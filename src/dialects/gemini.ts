@@ -13,6 +13,8 @@ const STATUS_NAME: Readonly<Record<ErrorKind, string>> = {
   unauthorized: 'UNAUTHENTICATED',
   not_found: 'NOT_FOUND',
   too_large: 'INVALID_ARGUMENT',
+  headers_too_large: 'INVALID_ARGUMENT',
+  request_timeout: 'DEADLINE_EXCEEDED',
   unsupported_media: 'INVALID_ARGUMENT',
   bad_gateway: 'UNAVAILABLE',
   gateway_timeout: 'DEADLINE_EXCEEDED',

@@ -12,6 +12,8 @@ const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> 
   unauthorized: { type: 'invalid_request_error', code: 'invalid_api_key' },
   not_found: { type: 'invalid_request_error', code: 'unknown_url' },
   too_large: { type: 'invalid_request_error', code: 'request_too_large' },
+  headers_too_large: { type: 'invalid_request_error', code: 'request_header_fields_too_large' },
+  request_timeout: { type: 'invalid_request_error', code: 'request_timeout' },
   unsupported_media: { type: 'invalid_request_error', code: 'unsupported_content_encoding' },
   bad_gateway: { type: 'server_error', code: 'bad_gateway' },
   gateway_timeout: { type: 'server_error', code: 'gateway_timeout' },
