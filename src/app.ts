@@ -191,7 +191,11 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     if (request.geofence.upstreamFailed) log(request, reply.statusCode, 'the upstream response was cut before its end')
     else log(request, 499, 'the client went away')
   }
-  const webSocket = webSocketAdapter({ maxPayload: server.bodyLimit, log })
+  const webSocket = webSocketAdapter({
+    maxPayload: server.bodyLimit,
+    log,
+    frameRefused: (request, v) => { opts.logger.info({ decision_id: request.id, model: v.model, reason: v.refused }, 'frame refused') },
+  })
   // One route for every upstream, so that a reload can add, remove or re-point upstreams.
   app.all('/*', async (request, reply) => {
     if (request.geofence.endpoint === null) throw notMounted(request.url)

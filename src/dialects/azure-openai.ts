@@ -7,7 +7,7 @@
 // Either way the gateway sees a deployment name: it is mapped to the model it serves in the
 // upstream's model_aliases, and an unmapped one is decided by policy.unknown_model.
 // Errors are OpenAI's shape, which Azure uses and the openai SDK's AzureOpenAI client reads.
-import { openaiEndpoints, renderOpenaiError } from './openai.js'
+import { openaiEndpoints, realtimeFrameModels, renderOpenaiError } from './openai.js'
 import { JSON_MODEL, MODEL_LESS, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
 const REALTIME: ModelSource = { kind: 'query', param: 'deployment', missing: 'a Realtime connection without ?deployment= joins a session whose model was set elsewhere' }
@@ -30,5 +30,6 @@ export const azureOpenai: Dialect = {
   family: 'azure-openai',
   endpoint,
   opaque: () => 'an Azure OpenAI deployment name does not say which model it serves',
+  frameModels: realtimeFrameModels,
   renderError: renderOpenaiError,
 }

@@ -3,7 +3,7 @@
 // uses code "unsupported_country_region_territory"; the gateway answers a block with the same code.
 // The same wire format serves OpenAI-compatible servers (vLLM, Ollama, llama.cpp) and, below
 // /openai, Azure OpenAI's v1 API.
-import type { ErrorKind } from '../errors.js'
+import { GatewayError, type ErrorKind } from '../errors.js'
 import { endpointTable, type Dialect, type ModelSource } from './types.js'
 
 const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> = {
@@ -51,10 +51,33 @@ export const renderOpenaiError = (kind: ErrorKind, message: string): unknown => 
   error: { message, type: ERROR[kind].type, param: null, code: ERROR[kind].code },
 })
 
+/**
+ * Where a Realtime client event names a model: session.update (GA: the session's model and
+ * `audio.input.transcription.model`; beta: `input_audio_transcription.model`) and the beta
+ * transcription_session.update. Every event is read; those that name none return none.
+ */
+export function realtimeFrameModels (event: Record<string, unknown>): string[] {
+  if (event['type'] !== 'session.update' && event['type'] !== 'transcription_session.update') return []
+  const session = event['session']
+  if (session === undefined) return []
+  if (session === null || typeof session !== 'object' || Array.isArray(session)) throw new GatewayError('invalid_request', `${String(event['type'])}: "session" must be an object`)
+  const paths: Array<readonly string[]> = [['model'], ['audio', 'input', 'transcription', 'model'], ['input_audio_transcription', 'model']]
+  const models: string[] = []
+  for (const path of paths) {
+    let at: unknown = session
+    for (const key of path) at = at !== null && typeof at === 'object' && !Array.isArray(at) ? (at as Record<string, unknown>)[key] : undefined
+    if (at === undefined || at === null) continue
+    if (typeof at !== 'string') throw new GatewayError('invalid_request', `${String(event['type'])}: session.${path.join('.')} must be a string`)
+    models.push(at)
+  }
+  return models
+}
+
 export const openai: Dialect = {
   name: 'openai',
   family: 'openai',
   endpoint: (method, path) => openaiEndpoints(method, path.key),
+  frameModels: realtimeFrameModels,
   renderError: renderOpenaiError,
 }
 

@@ -67,6 +67,12 @@ export interface Dialect {
    * decided by policy.unknown_model. Returns why, or null when the id says which model it is.
    */
   opaque?: (model: string) => string | null
+  /**
+   * The models a client's WebSocket event names in-band (OpenAI Realtime's session.update can
+   * change the transcription model). Returns them, or throws a 400 for a field that is there but
+   * not a string. Without it, the dialect's WebSocket frames name no model.
+   */
+  frameModels?: (event: Record<string, unknown>) => string[]
   /** Requests are signed over path and body (SigV4): a route, which rewrites them, is refused. */
   signed?: true
   /** The response body for an error of this kind, in the provider's own shape. */

@@ -3,7 +3,8 @@
 // decision line are the HTTP ones. An allowed upgrade is carried out by `ws` on both sides:
 // the gateway opens the plan's WebSocket to the upstream first, and completes the client's
 // handshake only once the upstream has completed its own (a valid Sec-WebSocket-Accept), so
-// only a WebSocket is ever tunnelled; messages then pass both ways. An upstream that declines
+// only a WebSocket is ever tunnelled; messages then pass both ways, each client frame decided
+// first (pipeline/frames.ts), and a tunnel silent for the upstream's idle timeout is closed. An upstream that declines
 // is relayed as it answered; one that cannot be reached is a 502 in the dialect's shape.
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -11,6 +12,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import WebSocket, { WebSocketServer, type RawData } from 'ws'
 import { GatewayError } from '../errors.js'
 import { DECISION_HEADER, ROUTED_MODEL_HEADER } from '../pipeline/refusal.js'
+import { decideFrame, type FrameVerdict } from '../pipeline/frames.js'
 import { decideRequest } from '../pipeline/request.js'
 import type { Plan } from '../pipeline/plan.js'
 import { upstreamError } from '../proxy/upstream-error.js'
@@ -46,6 +48,8 @@ export interface WebSocketDeps {
   maxPayload: number
   /** The decision line, written when the tunnel opens (status 101) or the client goes away first. */
   log: (request: FastifyRequest, status: number, cut?: string) => void
+  /** A client frame that was not forwarded, and why (its own log line; the frame's content is never logged). */
+  frameRefused: (request: FastifyRequest, verdict: FrameVerdict) => void
 }
 
 export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest, reply: FastifyReply, upgrade: Upgrade) => Promise<void> {
@@ -97,7 +101,14 @@ export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest
         }
         reply.hijack()
         server.handleUpgrade(req, upgrade.socket, upgrade.head, (client) => {
-          relay(client, upstream)
+          relay(client, upstream, {
+            idleMs: plan.target.timeouts.idleMs,
+            inspect: (data, isBinary) => {
+              const verdict = decideFrame(st, data, isBinary)
+              if (verdict.refused !== null) deps.frameRefused(request, verdict)
+              return verdict
+            },
+          })
           deps.log(request, 101)
         })
         resolve()
@@ -139,10 +150,51 @@ function openUpstream (plan: Plan, client: IncomingMessage['headers'], maxPayloa
   return ws
 }
 
-/** Messages both ways, as they came (text stays text); either side closing closes the other. */
-function relay (client: WebSocket, upstream: WebSocket): void {
-  client.on('message', (data: RawData, isBinary: boolean) => { upstream.send(data, { binary: isBinary }) })
-  upstream.on('message', (data: RawData, isBinary: boolean) => { client.send(data, { binary: isBinary }) })
+interface RelayOptions {
+  /** Both sides are closed when no message went either way for this long. */
+  idleMs: number
+  /** Decides each client frame before it is forwarded. */
+  inspect: (data: Buffer, isBinary: boolean) => FrameVerdict
+}
+
+/**
+ * Messages both ways (text stays text); each client frame is decided first, and one that is
+ * refused is answered with a Realtime error event instead of being forwarded. Either side
+ * closing closes the other; so does silence for longer than the upstream's idle timeout.
+ */
+function relay (client: WebSocket, upstream: WebSocket, opts: RelayOptions): void {
+  let idle: NodeJS.Timeout | undefined
+  const quiet = (): void => {
+    clearTimeout(idle)
+    idle = setTimeout(() => {
+      client.close(1001, 'idle')
+      upstream.close(1001, 'idle')
+    }, opts.idleMs)
+    idle.unref()
+  }
+  quiet()
+  let refusals = 0
+  client.on('message', (data: RawData, isBinary: boolean) => {
+    quiet()
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)
+    const verdict = opts.inspect(bytes, isBinary)
+    if (verdict.refused === null) {
+      upstream.send(bytes, { binary: isBinary })
+      return
+    }
+    refusals++
+    client.send(JSON.stringify({
+      type: 'error',
+      event_id: `event_geofence_${refusals}`,
+      error: { type: 'invalid_request_error', code: verdict.model === undefined ? 'invalid_event' : 'model_not_allowed', message: `The event was not sent on: ${verdict.refused}`, param: null, event_id: verdict.eventId ?? null },
+    }))
+  })
+  upstream.on('message', (data: RawData, isBinary: boolean) => {
+    quiet()
+    client.send(data, { binary: isBinary })
+  })
+  client.once('close', () => { clearTimeout(idle) })
+  upstream.once('close', () => { clearTimeout(idle) })
   const closeOther = (other: WebSocket) => (code: number, reason: Buffer): void => {
     if (sendable(code)) other.close(code, reason)
     else other.terminate()
