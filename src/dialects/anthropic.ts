@@ -28,6 +28,7 @@ export const anthropic: Dialect = {
   name: 'anthropic',
   family: 'anthropic',
   endpoint: (method, path) => endpoints(method, path.key),
+  ids: { api: 'Anthropic' },
   renderError: (kind, message, decisionId) => ({
     type: 'error',
     error: { type: ERROR_TYPE[kind], message },

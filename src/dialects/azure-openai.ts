@@ -30,5 +30,6 @@ export const azureOpenai: Dialect = {
   family: 'azure-openai',
   endpoint,
   opaque: () => 'an Azure OpenAI deployment name does not say which model it serves',
+  ids: { api: 'Azure OpenAI' },
   renderError: renderOpenaiError,
 }

@@ -2,8 +2,9 @@
 // path: /model/{modelId}/invoke, /invoke-with-response-stream, /converse, /converse-stream,
 // /count-tokens; StartAsyncInvoke (POST /async-invoke) names it as the body's `modelId`.
 // A model id is a foundation model (`anthropic.claude-...-v1:0`), a cross-region inference
-// profile (`us.`, `eu.`, `apac.`, `global.` ...), or an ARN of either; the SDKs send its ":"
-// as %3A and an ARN's "/" as %2F. An application inference profile, provisioned model or
+// profile (`us.`, `eu.`, `apac.`, `global.` ...), or an ARN of either (an unknown prefix or
+// vendor is not understood: policy/model-id.ts); the SDKs send its ":" as %3A and an ARN's "/"
+// as %2F. An application inference profile, provisioned model or
 // custom model ARN says nothing of the model behind it: it must be mapped in model_aliases.
 // Requests are SigV4-signed over path and body, so a request is never rewritten (no routes).
 // Errors: {"message":"..."} with the exception named in x-amzn-ErrorType, which the AWS SDK
@@ -41,9 +42,12 @@ export const bedrock: Dialect = {
     if (method === 'POST' && path.key === '/async-invoke') return ASYNC_INVOKE
     return MODEL_LESS
   },
-  opaque: (model) => (model.toLowerCase().startsWith('arn:') && !MODEL_ARN.test(model)
-    ? 'this Bedrock ARN (application inference profile, provisioned or custom model) does not say which model it serves'
-    : null),
+  opaque: (model) => {
+    if (!model.toLowerCase().startsWith('arn:') || MODEL_ARN.test(model)) return null
+    const type = /^arn:[^:]*:[^:]*:[^:]*:[^:]*:([^/:]*)/.exec(model)?.[1]
+    return `this Bedrock ARN (${type === undefined || type === '' ? 'of no resource type' : type}: an application inference profile, provisioned or custom model, or another resource) does not say which model it serves`
+  },
+  ids: { api: 'Bedrock', vendorDots: true },
   signed: true,
   renderError: (_kind, message) => ({ message }),
   errorHeaders: (kind) => ({ 'x-amzn-errortype': EXCEPTION[kind] }),

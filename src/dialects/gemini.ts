@@ -52,5 +52,6 @@ export const gemini: Dialect = {
     if (collection === 'cachedcontents' && path.segments.length === 2 && method === 'POST') return JSON_MODEL
     return MODEL_LESS
   },
+  ids: { api: 'Gemini' },
   renderError: renderGoogleError,
 }

@@ -53,8 +53,12 @@ export const openai: Dialect = {
   name: 'openai',
   family: 'openai',
   endpoint: (method, path) => openaiEndpoints(method, path.key),
+  ids: { api: 'OpenAI' },
   renderError: renderOpenaiError,
 }
 
-/** vLLM, Ollama, llama.cpp: the OpenAI wire format, and route targets for OpenAI upstreams. */
-export const openaiCompatible: Dialect = { ...openai, name: 'openai-compatible' }
+/**
+ * vLLM, Ollama, llama.cpp: the OpenAI wire format, and route targets for OpenAI upstreams. Their
+ * ids are plain names where "/" and ":" belong (`meta-llama/Llama-3.1-8B-Instruct`, `llama3.1:8b`).
+ */
+export const openaiCompatible: Dialect = { ...openai, name: 'openai-compatible', ids: { api: 'OpenAI-compatible', plainNames: true } }

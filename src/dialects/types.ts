@@ -1,6 +1,7 @@
 // What the gateway must know of a provider API: where a request names its model, and how the
 // provider shapes an error so that its official SDK raises its usual typed error.
 import type { ErrorKind } from '../errors.js'
+import type { IdSyntax } from '../policy/model-id.js'
 
 /** The provider APIs the gateway speaks: `dialect:` of an upstream. */
 export const DIALECT_NAMES = ['anthropic', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
@@ -58,6 +59,8 @@ export interface Dialect {
    * decided by policy.unknown_model. Returns why, or null when the id says which model it is.
    */
   opaque?: (model: string) => string | null
+  /** How this API spells a model id: which wrappers around a name are wrappers here (policy/model-id.ts). */
+  ids: IdSyntax
   /** Requests are signed over path and body (SigV4): a route, which rewrites them, is refused. */
   signed?: true
   /** The response body for an error of this kind, in the provider's own shape. */

@@ -36,5 +36,6 @@ export const vertex: Dialect = {
   name: 'vertex',
   family: 'vertex',
   endpoint,
+  ids: { api: 'Vertex AI', anyPublisher: true },
   renderError: renderGoogleError,
 }

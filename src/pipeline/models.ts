@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { UpstreamConfig } from '../config/validate.js'
 import type { Dialect } from '../dialects/registry.js'
 import { GatewayError } from '../errors.js'
-import { canonicalModelId } from '../policy/model-id.js'
+import { canonicalModelId, readModelId } from '../policy/model-id.js'
 import { DECODABLE, codings, decodeBody } from '../proxy/content-encoding.js'
 import type { Member } from '../proxy/json-members.js'
 import { modelFromMultipart } from '../proxy/multipart-model.js'
@@ -115,11 +115,15 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
   }
 }
 
-/** A model as a request names it, and its canonical id: model_aliases first, then the dialect's opaque ids. */
+/**
+ * A model as a request names it, and its canonical id: model_aliases first, then the dialect's
+ * opaque ids, then the id as the dialect spells it (a wrapper it cannot strip is not understood).
+ */
 export function nameModel (dialect: Dialect, upstream: UpstreamConfig, model: string): NamedModel {
   const alias = upstream.modelAliases.size === 0 ? undefined : upstream.modelAliases.get(model.toLowerCase())
   if (alias !== undefined) return { written: model, canonical: canonicalModelId(alias), raw: alias.toLowerCase() }
-  const opaque = dialect.opaque?.(model)
-  if (opaque != null) return { written: model, canonical: null, unseen: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
-  return { written: model, canonical: canonicalModelId(model), raw: model.toLowerCase() }
+  const id = readModelId(model, dialect.ids)
+  const opaque = dialect.opaque?.(model) ?? ('notUnderstood' in id ? id.notUnderstood : null)
+  if (opaque !== null) return { written: model, canonical: null, unseen: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
+  return { written: model, canonical: 'canonical' in id ? id.canonical : null, raw: model.toLowerCase() }
 }
