@@ -38,6 +38,8 @@ export interface ModelsRead {
   unseen?: string
   /** Only when `models` is empty: the `endpoints` entry that lists this model-less endpoint. */
   listedEndpoint?: string
+  /** Only when `models` is empty: an endpoint the dialect does not list ("METHOD /path"): policy.unknown_endpoint. */
+  unlistedEndpoint?: string
   /** The request is a batch (its models are logged as batch_models). */
   batch: boolean
   /** Where a route rewrites the model, or why a route cannot be carried out on this request. */
@@ -62,7 +64,7 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
   if (unknown !== undefined) {
     throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
   }
-  const readsBody = source.kind !== 'none' && source.kind !== 'unknown' && !(source.kind === 'path' && source.bodyIgnored === true)
+  const readsBody = source.kind !== 'none' && source.kind !== 'unknown' && source.kind !== 'unlisted' && !(source.kind === 'path' && source.bodyIgnored === true)
   const decoded = !readsBody || applied === null || body === undefined || body.length === 0
     ? body
     : await decodeBody(body, applied, endpoint.bodyLimit)
@@ -78,6 +80,12 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
     }
     case 'unknown':
       return read([], NOT_ROUTABLE, { unseen: source.why })
+    case 'unlisted': {
+      // The upstream's `endpoints` list declares such an endpoint model-less.
+      const key = `${input.method} ${path.key}`
+      if (upstream.endpoints?.test(key) === true) return read([], NOT_ROUTABLE, { listedEndpoint: key })
+      return read([], NOT_ROUTABLE, { unlistedEndpoint: `${input.method} ${path.path.length > 200 ? `${path.path.slice(0, 200)}...` : path.path}` })
+    }
     case 'query': {
       const values = new URLSearchParams(path.query).getAll(source.param)
       if (values.length > 1) throw new GatewayError('invalid_request', `the query names "${source.param}" more than once; servers disagree on which one counts`)
@@ -108,9 +116,9 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
         const same = other.toLowerCase() === model.written.toLowerCase() || canonicalModelId(other) === model.canonical
         if (!same) throw new GatewayError('invalid_request', `the path names model "${model.written}" and the body names "${other}"; a request names one model`)
       }
-      return read([model], again.length > 0
-        ? { kind: 'refused', why: 'a request naming its model in both path and body' }
-        : { kind: 'path', segment: source.segment, prefix: source.prefix, suffix: source.suffix })
+      if (again.length > 0) return read([model], { kind: 'refused', why: 'a request naming its model in both path and body' })
+      if (source.notRouted !== undefined) return read([model], { kind: 'refused', why: source.notRouted })
+      return read([model], { kind: 'path', segment: source.segment, prefix: source.prefix, suffix: source.suffix })
     }
   }
 }
