@@ -63,7 +63,7 @@ const endpoints = endpointTable({
   '* /models/*': (path) => modelSegment(path, 2),
   '* /tunedmodels/*': tunedModel,
   'POST /cachedcontents': JSON_MODEL,
-  'POST /interactions': JSON_MODEL,
+  'POST /interactions': { kind: 'json', field: 'model', optional: { with: 'agent', why: 'an interaction with an agent and no "model" runs the agent\'s model, which the gateway does not see' } },
   'POST /tunedmodels': unseen('the gateway does not read the base model of a tuning job'),
   'POST /auth_tokens': unseen('the gateway does not read the Live API model an ephemeral token is constrained to'),
   // The OpenAI-compatible API (`baseURL: .../v1beta/openai/`).

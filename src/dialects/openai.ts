@@ -25,13 +25,27 @@ const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> 
 
 const MULTIPART: ModelSource = { kind: 'multipart' }
 const NONE = MODEL_LESS
+/** A JSON `model` the server may do without: then it uses a model the request does not name. */
+const optionalModel = (why: string, with_?: string): ModelSource => ({ kind: 'json', field: 'model', optional: with_ === undefined ? { why } : { with: with_, why } })
 const unseen = (why: string): ModelSource => ({ kind: 'unknown', why })
 const SESSION_CONFIG = unseen('the gateway does not read the model of a realtime session configuration')
 const VIDEO_OF_VIDEO = unseen('a video made from another uses that video\'s model, which the gateway does not see')
+const ASSISTANT_RUN = optionalModel('a run without "model" uses its assistant\'s model, which the gateway does not see', 'assistant_id')
 
-/** OpenAI Realtime over WebSocket: `GET /v1/realtime?model=...`, or `?call_id=` for a session set up before. */
-function realtime (param: string, _query: string): ModelSource {
-  return { kind: 'query', param, missing: `a Realtime connection without ?${param}= joins a session whose model was set elsewhere` }
+/**
+ * OpenAI Realtime over WebSocket: `GET /v1/realtime?model=...`; `?call_id=` joins a session set
+ * up before, and `?intent=transcription` opens a transcription session whose model is set by a
+ * message after the connection opens: neither names a model the gateway can see.
+ */
+function realtime (param: string, query: string): ModelSource {
+  const transcription = new URLSearchParams(query).get('intent') === 'transcription'
+  return {
+    kind: 'query',
+    param,
+    missing: transcription
+      ? 'a Realtime transcription session (?intent=transcription) names its model in a message after the connection opens, which the gateway does not read'
+      : `a Realtime connection without ?${param}= joins a session whose model was set elsewhere`,
+  }
 }
 
 /** OpenAI's endpoints by key below /v1 (`/v1/...`); undefined when the table does not list it. */
@@ -44,14 +58,14 @@ const table = endpointTable({
   'POST /v1/realtime/sessions': JSON_MODEL,
   'POST /v1/fine_tuning/jobs': JSON_MODEL,
   'POST /v1/assistants': JSON_MODEL,
-  'POST /v1/responses': JSON_MODEL,
+  'POST /v1/responses': optionalModel('a Responses call without "model" uses its stored prompt\'s model, which the gateway does not see', 'prompt'),
   'POST /v1/responses/compact': JSON_MODEL,
-  'POST /v1/responses/input_tokens': JSON_MODEL,
-  'POST /v1/moderations': JSON_MODEL,
-  'POST /v1/images/generations': JSON_MODEL,
-  'POST /v1/assistants/*': JSON_MODEL,
-  'POST /v1/threads/runs': JSON_MODEL,
-  'POST /v1/threads/*/runs': JSON_MODEL,
+  'POST /v1/responses/input_tokens': optionalModel('a token count without "model" is for a model the request does not name'),
+  'POST /v1/moderations': optionalModel('a moderation without "model" uses the server\'s default model'),
+  'POST /v1/images/generations': optionalModel('an image generation without "model" uses the server\'s default model'),
+  'POST /v1/assistants/*': optionalModel('an assistant update without "model" keeps a model the gateway does not see'),
+  'POST /v1/threads/runs': ASSISTANT_RUN,
+  'POST /v1/threads/*/runs': ASSISTANT_RUN,
   // Named in a multipart/form-data field.
   'POST /v1/audio/transcriptions': MULTIPART,
   'POST /v1/audio/translations': MULTIPART,

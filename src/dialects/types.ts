@@ -27,8 +27,12 @@ export interface UpstreamPath {
 export type ModelSource =
   /** A listed endpoint that names no model (listings, files): policy.default, or the upstream's `endpoints` list. */
   | { kind: 'none' }
-  /** A top-level member of the JSON body (`model`, or Bedrock's `modelId`). */
-  | { kind: 'json', field: string }
+  /**
+   * A top-level member of the JSON body (`model`, or Bedrock's `modelId`). With `optional`, a
+   * body without it (and, with `optional.with`, with that member) carries a model the gateway
+   * cannot see, `optional.why` (a Responses call on a stored prompt): policy.unknown_model.
+   */
+  | { kind: 'json', field: string, optional?: { with?: string, why: string } }
   /** The one `model` field of a multipart/form-data body (OpenAI audio, image edits). */
   | { kind: 'multipart' }
   /** Every `requests[].params.model` of a batch (Anthropic message batches). */

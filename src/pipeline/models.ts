@@ -94,7 +94,15 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
       return read([named(checkModelId(model, 'the query: '))], { kind: 'query', param: source.param })
     }
     case 'json': {
-      const found = modelFromJsonBody(decoded, source.field)
+      let found: ReturnType<typeof modelFromJsonBody>
+      try {
+        found = modelFromJsonBody(decoded, source.field)
+      } catch (err) {
+        // A body the endpoint lets do without the model (a stored prompt names it) carries one
+        // the gateway cannot see; any other failure stands.
+        if (source.optional === undefined || !lacksMember(decoded, source.field, source.optional.with)) throw err
+        return read([], NOT_ROUTABLE, { unseen: source.optional.why })
+      }
       return read([named(found.model)], { kind: 'member', member: found.member })
     }
     case 'multipart': {
@@ -134,4 +142,15 @@ export function nameModel (dialect: Dialect, upstream: UpstreamConfig, model: st
   const opaque = dialect.opaque?.(model) ?? ('notUnderstood' in id ? id.notUnderstood : null)
   if (opaque !== null) return { written: model, canonical: null, unseen: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
   return { written: model, canonical: 'canonical' in id ? id.canonical : null, raw: model.toLowerCase() }
+}
+
+/** Whether a JSON object body has no top-level `field` (and has `with`, if given). */
+function lacksMember (body: Buffer | undefined, field: string, with_: string | undefined): boolean {
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body))
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false
+    return !(field in parsed) && (with_ === undefined || with_ in parsed)
+  } catch {
+    return false
+  }
 }
