@@ -185,6 +185,7 @@ export const CONFIG_SCHEMA = {
         default: { enum: ['block', 'allow'] },
         unknown_location: { enum: ['block', 'allow'] },
         unknown_model: { enum: ['block', 'allow'] },
+        unknown_endpoint: { enum: ['block', 'allow'] },
         anonymous: { enum: ['block', 'allow', 'unknown'] },
         location: { enum: ['country', 'registered_country', 'strictest'] },
         jurisdiction,
@@ -282,6 +283,7 @@ export interface RawConfig {
     default?: 'block' | 'allow'
     unknown_location?: 'block' | 'allow'
     unknown_model?: 'block' | 'allow'
+    unknown_endpoint?: 'block' | 'allow'
     anonymous?: AnonymousPolicy
     location?: LocationBasis
     jurisdiction?: JurisdictionSource[]

@@ -252,6 +252,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         default: raw.policy.default ?? 'block',
         unknownLocation: raw.policy.unknown_location ?? 'block',
         unknownModel: raw.policy.unknown_model ?? 'block',
+        unknownEndpoint: raw.policy.unknown_endpoint ?? 'block',
         anonymous: raw.policy.anonymous ?? 'allow',
         location: raw.policy.location ?? 'country',
         jurisdiction,

@@ -4,25 +4,24 @@
 //   `model` is ignored by Azure;
 //   /openai/v1/... (the v1 API): OpenAI's endpoints below /openai, the body `model` naming the
 //   deployment.
+// Below /openai outside a deployment, OpenAI's endpoint table applies (an allow-list).
 // Either way the gateway sees a deployment name: it is mapped to the model it serves in the
 // upstream's model_aliases, and an unmapped one is decided by policy.unknown_model.
 // Errors are OpenAI's shape, which Azure uses and the openai SDK's AzureOpenAI client reads.
 import { openaiEndpoints, realtimeFrameModels, renderOpenaiError } from './openai.js'
-import { JSON_MODEL, MODEL_LESS, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
-
-const REALTIME: ModelSource = { kind: 'query', param: 'deployment', missing: 'a Realtime connection without ?deployment= joins a session whose model was set elsewhere' }
+import { MODEL_LESS, UNLISTED, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
 function endpoint (method: string, path: UpstreamPath): ModelSource {
-  if (!path.key.startsWith('/openai/')) return MODEL_LESS
+  if (!path.key.startsWith('/openai/')) return UNLISTED
   if (path.key.startsWith('/openai/deployments/') && path.segments.length >= 4) {
     return { kind: 'path', model: path.segments[2] ?? '', segment: 2, prefix: '', suffix: '', bodyIgnored: true }
   }
-  if (path.key.startsWith('/openai/v1/')) return openaiEndpoints(method, path.key.slice('/openai'.length))
-  // Realtime over WebSocket: /openai/realtime?api-version=...&deployment=...
-  if (method === 'GET' && path.key === '/openai/realtime') return REALTIME
-  // The classic Responses API: /openai/responses?api-version=..., the deployment in the body.
-  if (method === 'POST' && path.key === '/openai/responses') return JSON_MODEL
-  return MODEL_LESS
+  // The deployments themselves (listed by older API versions) name no model.
+  if (method === 'GET' && (path.key === '/openai/deployments' || (path.key.startsWith('/openai/deployments/') && path.segments.length === 3))) return MODEL_LESS
+  if (path.key.startsWith('/openai/v1/')) return openaiEndpoints(method, path.key.slice('/openai'.length), path)
+  // The classic API: OpenAI's endpoints below /openai (files, batches, the Responses API with
+  // the deployment in the body, ...); Realtime over WebSocket is /openai/realtime?deployment=.
+  return openaiEndpoints(method, `/v1${path.key.slice('/openai'.length)}`, path, 'deployment')
 }
 
 export const azureOpenai: Dialect = {
@@ -31,5 +30,6 @@ export const azureOpenai: Dialect = {
   endpoint,
   opaque: () => 'an Azure OpenAI deployment name does not say which model it serves',
   frameModels: realtimeFrameModels,
+  ids: { api: 'Azure OpenAI' },
   renderError: renderOpenaiError,
 }

@@ -1,11 +1,14 @@
 // Google Gemini API (ai.google.dev/api). The model is in the path:
 //   /v1beta/models/{model}:{action} (generateContent, streamGenerateContent?alt=sse, countTokens,
 //   embedContent, batchEmbedContents, batchGenerateContent, ...), also /v1/ and /v1alpha/;
-// and in the body of cachedContents ("model": "models/gemini-2.5-pro").
+//   /v1beta/tunedModels/{name}:{action} for a tuned model (`tunedModels/{name}`, which must be
+//   mapped in model_aliases);
+// and in the body of cachedContents ("model": "models/gemini-2.5-pro"), of interactions, and of
+// the OpenAI-compatible endpoints below /v1beta/openai/ ("model": "gemini-2.5-flash").
 // Errors: {"error":{"code":400,"message":"...","status":"FAILED_PRECONDITION"}}; Google's own
 // region block is FAILED_PRECONDITION "User location is not supported for the API use."
 import { STATUS, type ErrorKind } from '../errors.js'
-import { MODEL_LESS, JSON_MODEL, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
+import { endpointTable, MODEL_LESS, JSON_MODEL, UNLISTED, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
 const STATUS_NAME: Readonly<Record<ErrorKind, string>> = {
   blocked: 'FAILED_PRECONDITION',
@@ -43,16 +46,84 @@ export function modelSegment (path: UpstreamPath, index: number): ModelSource {
   return /^:batchembedcontents$/i.test(suffix) ? { ...endpoint, items: true } : endpoint
 }
 
+/** A tuned model, `/{version}/tunedModels/{name}[:action]`: named `tunedModels/{name}`, which says nothing of its base model. */
+function tunedModel (path: UpstreamPath): ModelSource {
+  const found = modelSegment(path, 2)
+  return found.kind === 'path' ? { ...found, model: `tunedModels/${found.model}`, notRouted: 'a tuned model\'s path' } : found
+}
+
+const NONE = MODEL_LESS
+const unseen = (why: string): ModelSource => ({ kind: 'unknown', why })
+
+/**
+ * The Gemini API below `/{version}`: an allow-list from the paths the official @google/genai
+ * SDK calls, and the OpenAI-compatible endpoints below `/{version}/openai`. Any other
+ * endpoint is policy.unknown_endpoint.
+ */
+const endpoints = endpointTable({
+  // /{version}/models/{model}[:action]: every method, since the path names the model.
+  '* /models/*': (path) => modelSegment(path, 2),
+  '* /tunedmodels/*': tunedModel,
+  'POST /cachedcontents': JSON_MODEL,
+  'POST /interactions': { kind: 'json', field: 'model', optional: { with: 'agent', why: 'an interaction with an agent and no "model" runs the agent\'s model, which the gateway does not see' } },
+  'POST /tunedmodels': unseen('the gateway does not read the base model of a tuning job'),
+  'POST /auth_tokens': unseen('the gateway does not read the Live API model an ephemeral token is constrained to'),
+  // The OpenAI-compatible API (`baseURL: .../v1beta/openai/`).
+  'POST /openai/chat/completions': JSON_MODEL,
+  'POST /openai/embeddings': JSON_MODEL,
+  'POST /openai/images/generations': JSON_MODEL,
+  'POST /openai/batches': unseen('the models of an OpenAI batch are in its uploaded input file, which the gateway does not see'),
+  'GET /openai/models': NONE,
+  'GET /openai/models/*': NONE,
+  'POST /openai/files': NONE,
+  'GET /openai/files/*': NONE,
+  'GET /openai/files/*/content': NONE,
+  'GET /openai/batches/*': NONE,
+  'POST /openai/batches/*/cancel': NONE,
+  // Names no model: policy.default, or the upstream's `endpoints` list.
+  'GET /models': NONE,
+  'GET /models/*/operations': NONE,
+  'GET /models/*/operations/*': NONE,
+  'GET /tunedmodels': NONE,
+  'GET /tunedmodels/*/operations': NONE,
+  'GET /tunedmodels/*/operations/*': NONE,
+  'GET /operations/*': NONE,
+  'GET /cachedcontents': NONE,
+  'GET|PATCH|DELETE /cachedcontents/*': NONE,
+  'GET /files': NONE,
+  'GET|DELETE /files/*': NONE,
+  'POST /files:register': NONE,
+  'GET /batches': NONE,
+  'GET|DELETE /batches/*': NONE,
+  'POST /batches/*:cancel': NONE,
+  'GET|POST /filesearchstores': NONE,
+  'GET|DELETE /filesearchstores/*': NONE,
+  'POST /filesearchstores/*:importfile': NONE,
+  'GET /filesearchstores/*/documents': NONE,
+  'GET|DELETE /filesearchstores/*/documents/*': NONE,
+  'GET /filesearchstores/*/operations/*': NONE,
+  'GET /filesearchstores/*/upload/operations/*': NONE,
+  'GET|DELETE /interactions/*': NONE,
+  'POST /interactions/*/cancel': NONE,
+})
+
+/** Uploads, below `/upload/{version}`: files and file search store documents. */
+const uploads = endpointTable({
+  'POST /files': NONE,
+  'POST /filesearchstores/*:uploadtofilesearchstore': NONE,
+})
+
 export const gemini: Dialect = {
   name: 'gemini',
   family: 'gemini',
   endpoint: (method, path) => {
-    const [version = '', collection = '', , ...rest] = path.key.slice(1).split('/')
-    if (!VERSIONS.has(version)) return MODEL_LESS
-    // /{version}/models/{model}[:action]: every method, since the path names the model.
-    if (collection === 'models' && path.segments.length === 3 && rest.length === 0) return modelSegment(path, 2)
-    if (collection === 'cachedcontents' && path.segments.length === 2 && method === 'POST') return JSON_MODEL
-    return MODEL_LESS
+    const key = path.key.slice(1).split('/')
+    const upload = key[0] === 'upload'
+    const version = key[upload ? 1 : 0] ?? ''
+    if (!VERSIONS.has(version)) return UNLISTED
+    const below = `/${key.slice(upload ? 2 : 1).join('/')}`
+    return (upload ? uploads : endpoints)(method, below, path) ?? UNLISTED
   },
+  ids: { api: 'Gemini' },
   renderError: renderGoogleError,
 }

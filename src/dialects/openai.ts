@@ -2,9 +2,12 @@
 // Errors: {"error":{"message":...,"type":...,"param":null,"code":...}}. OpenAI's own region block
 // uses code "unsupported_country_region_territory"; the gateway answers a block with the same code.
 // The same wire format serves OpenAI-compatible servers (vLLM, Ollama, llama.cpp) and, below
-// /openai, Azure OpenAI's v1 API.
+// /openai, Azure OpenAI.
+// The endpoint table is an allow-list, taken from the paths the official openai SDK (v6) calls:
+// every endpoint is listed with where its model is, or as naming none; any other endpoint is
+// policy.unknown_endpoint. The Admin API (/v1/organization/...) is left out.
 import { GatewayError, type ErrorKind } from '../errors.js'
-import { endpointTable, type Dialect, type ModelSource } from './types.js'
+import { endpointTable, JSON_MODEL, MODEL_LESS, UNLISTED, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
 const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> = {
   blocked: { type: 'permission_error', code: 'unsupported_country_region_territory' },
@@ -23,29 +26,162 @@ const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> 
 }
 
 const MULTIPART: ModelSource = { kind: 'multipart' }
+const NONE = MODEL_LESS
+/** A JSON `model` the server may do without: then it uses a model the request does not name. */
+const optionalModel = (why: string, with_?: string): ModelSource => ({ kind: 'json', field: 'model', optional: with_ === undefined ? { why } : { with: with_, why } })
+const unseen = (why: string): ModelSource => ({ kind: 'unknown', why })
+const SESSION_CONFIG = unseen('the gateway does not read the model of a realtime session configuration')
+const VIDEO_OF_VIDEO = unseen('a video made from another uses that video\'s model, which the gateway does not see')
+const ASSISTANT_RUN = optionalModel('a run without "model" uses its assistant\'s model, which the gateway does not see', 'assistant_id')
 
-/** OpenAI Realtime over WebSocket: `GET /v1/realtime?model=...`, or `?call_id=` for a session set up before. */
-const REALTIME: ModelSource = { kind: 'query', param: 'model', missing: 'a Realtime connection without ?model= joins a session whose model was set elsewhere' }
+/**
+ * OpenAI Realtime over WebSocket: `GET /v1/realtime?model=...`; `?call_id=` joins a session set
+ * up before, and `?intent=transcription` opens a transcription session whose model is set by a
+ * message after the connection opens: neither names a model the gateway can see.
+ */
+function realtime (param: string, query: string): ModelSource {
+  const transcription = new URLSearchParams(query).get('intent') === 'transcription'
+  return {
+    kind: 'query',
+    param,
+    missing: transcription
+      ? 'a Realtime transcription session (?intent=transcription) names its model in a message after the connection opens, which the gateway does not read'
+      : `a Realtime connection without ?${param}= joins a session whose model was set elsewhere`,
+  }
+}
 
-/** OpenAI's endpoints by key below /v1; model lists, files, uploads name no model. */
-export const openaiEndpoints = (method: string, key: string): ModelSource => (method === 'GET' && key === '/v1/realtime' ? REALTIME : postEndpoints(method, key))
-
-const postEndpoints = endpointTable({
-  '/v1/chat/completions': 'json',
-  '/v1/completions': 'json',
-  '/v1/responses': 'json',
-  '/v1/embeddings': 'json',
-  '/v1/moderations': 'json',
-  '/v1/images/generations': 'json',
-  '/v1/audio/speech': 'json',
-  '/v1/realtime/sessions': 'json',
-  '/v1/audio/transcriptions': MULTIPART,
-  '/v1/audio/translations': MULTIPART,
-  '/v1/images/edits': MULTIPART,
-  '/v1/batches': { kind: 'unknown', why: 'the models of an OpenAI batch are in its uploaded input file, which the gateway does not see' },
-  '/v1/realtime/client_secrets': { kind: 'unknown', why: 'the gateway does not read the model of a realtime session configuration' },
-  '/v1/realtime/calls': { kind: 'unknown', why: 'the gateway does not read the model of a realtime session configuration' },
+/** OpenAI's endpoints by key below /v1 (`/v1/...`); undefined when the table does not list it. */
+const table = endpointTable({
+  // Named in the JSON body.
+  'POST /v1/chat/completions': JSON_MODEL,
+  'POST /v1/completions': JSON_MODEL,
+  'POST /v1/embeddings': JSON_MODEL,
+  'POST /v1/audio/speech': JSON_MODEL,
+  'POST /v1/realtime/sessions': JSON_MODEL,
+  'POST /v1/fine_tuning/jobs': JSON_MODEL,
+  'POST /v1/assistants': JSON_MODEL,
+  'POST /v1/responses': optionalModel('a Responses call without "model" uses its stored prompt\'s model, which the gateway does not see', 'prompt'),
+  'POST /v1/responses/compact': JSON_MODEL,
+  'POST /v1/responses/input_tokens': optionalModel('a token count without "model" is for a model the request does not name'),
+  'POST /v1/moderations': optionalModel('a moderation without "model" uses the server\'s default model'),
+  'POST /v1/images/generations': optionalModel('an image generation without "model" uses the server\'s default model'),
+  'POST /v1/assistants/*': optionalModel('an assistant update without "model" keeps a model the gateway does not see'),
+  'POST /v1/threads/runs': ASSISTANT_RUN,
+  'POST /v1/threads/*/runs': ASSISTANT_RUN,
+  // Named in a multipart/form-data field.
+  'POST /v1/audio/transcriptions': MULTIPART,
+  'POST /v1/audio/translations': MULTIPART,
+  'POST /v1/images/edits': MULTIPART,
+  'POST /v1/images/variations': MULTIPART,
+  'POST /v1/videos': MULTIPART,
+  // Carried, but where the gateway cannot see it: policy.unknown_model.
+  'POST /v1/batches': unseen('the models of an OpenAI batch are in its uploaded input file, which the gateway does not see'),
+  'POST /v1/realtime/client_secrets': SESSION_CONFIG,
+  'POST /v1/realtime/calls': SESSION_CONFIG,
+  'POST /v1/realtime/calls/*/accept': SESSION_CONFIG,
+  'POST /v1/realtime/transcription_sessions': SESSION_CONFIG,
+  'GET /v1/responses': unseen('a Responses WebSocket names its model in each message, which the gateway does not read'),
+  'POST /v1/evals': unseen('the gateway does not read the grader models of an eval'),
+  'POST /v1/evals/*/runs': unseen('the gateway does not read the models of an eval run\'s data source'),
+  'POST /v1/fine_tuning/alpha/graders/run': unseen('the gateway does not read the model of a grader'),
+  'POST /v1/chatkit/sessions': unseen('a ChatKit session runs a workflow whose models the gateway does not see'),
+  'POST /v1/videos/edits': VIDEO_OF_VIDEO,
+  'POST /v1/videos/extensions': VIDEO_OF_VIDEO,
+  'POST /v1/videos/*/remix': VIDEO_OF_VIDEO,
+  // Names no model: policy.default, or the upstream's `endpoints` list.
+  'GET /v1/models': NONE,
+  'GET|DELETE /v1/models/*': NONE,
+  'GET|POST /v1/files': NONE,
+  'GET|DELETE /v1/files/*': NONE,
+  'GET /v1/files/*/content': NONE,
+  'POST /v1/uploads': NONE,
+  'POST /v1/uploads/*/parts': NONE,
+  'POST /v1/uploads/*/complete': NONE,
+  'POST /v1/uploads/*/cancel': NONE,
+  'GET /v1/batches': NONE,
+  'GET /v1/batches/*': NONE,
+  'POST /v1/batches/*/cancel': NONE,
+  'GET /v1/chat/completions': NONE,
+  'GET|POST|DELETE /v1/chat/completions/*': NONE,
+  'GET /v1/chat/completions/*/messages': NONE,
+  'GET|DELETE /v1/responses/*': NONE,
+  'GET /v1/responses/*/input_items': NONE,
+  'POST /v1/responses/*/cancel': NONE,
+  'POST /v1/conversations': NONE,
+  'GET|POST|DELETE /v1/conversations/*': NONE,
+  'GET|POST /v1/conversations/*/items': NONE,
+  'GET|DELETE /v1/conversations/*/items/*': NONE,
+  'GET /v1/fine_tuning/jobs': NONE,
+  'GET /v1/fine_tuning/jobs/*': NONE,
+  'GET /v1/fine_tuning/jobs/*/events': NONE,
+  'GET /v1/fine_tuning/jobs/*/checkpoints': NONE,
+  'POST /v1/fine_tuning/jobs/*/cancel': NONE,
+  'POST /v1/fine_tuning/jobs/*/pause': NONE,
+  'POST /v1/fine_tuning/jobs/*/resume': NONE,
+  'GET|POST /v1/fine_tuning/checkpoints/*/permissions': NONE,
+  'DELETE /v1/fine_tuning/checkpoints/*/permissions/*': NONE,
+  'POST /v1/fine_tuning/alpha/graders/validate': NONE,
+  'GET|POST /v1/vector_stores': NONE,
+  'GET|POST|DELETE /v1/vector_stores/*': NONE,
+  'POST /v1/vector_stores/*/search': NONE,
+  'GET|POST /v1/vector_stores/*/files': NONE,
+  'GET|POST|DELETE /v1/vector_stores/*/files/*': NONE,
+  'GET /v1/vector_stores/*/files/*/content': NONE,
+  'POST /v1/vector_stores/*/file_batches': NONE,
+  'GET /v1/vector_stores/*/file_batches/*': NONE,
+  'POST /v1/vector_stores/*/file_batches/*/cancel': NONE,
+  'GET /v1/vector_stores/*/file_batches/*/files': NONE,
+  'GET|POST /v1/containers': NONE,
+  'GET|DELETE /v1/containers/*': NONE,
+  'GET|POST /v1/containers/*/files': NONE,
+  'GET|DELETE /v1/containers/*/files/*': NONE,
+  'GET /v1/containers/*/files/*/content': NONE,
+  'GET /v1/evals': NONE,
+  'GET|POST|DELETE /v1/evals/*': NONE,
+  'GET /v1/evals/*/runs': NONE,
+  'GET|POST|DELETE /v1/evals/*/runs/*': NONE,
+  'GET /v1/evals/*/runs/*/output_items': NONE,
+  'GET /v1/evals/*/runs/*/output_items/*': NONE,
+  'GET|POST /v1/skills': NONE,
+  'GET|POST|DELETE /v1/skills/*': NONE,
+  'GET /v1/skills/*/content': NONE,
+  'GET|POST /v1/skills/*/versions': NONE,
+  'GET|DELETE /v1/skills/*/versions/*': NONE,
+  'GET /v1/skills/*/versions/*/content': NONE,
+  'GET /v1/videos': NONE,
+  'GET|DELETE /v1/videos/*': NONE,
+  'GET /v1/videos/*/content': NONE,
+  'POST /v1/videos/characters': NONE,
+  'GET /v1/videos/characters/*': NONE,
+  'POST /v1/realtime/calls/*/hangup': NONE,
+  'POST /v1/realtime/calls/*/refer': NONE,
+  'POST /v1/realtime/calls/*/reject': NONE,
+  'POST /v1/chatkit/sessions/*/cancel': NONE,
+  'GET /v1/chatkit/threads': NONE,
+  'GET|DELETE /v1/chatkit/threads/*': NONE,
+  'GET /v1/chatkit/threads/*/items': NONE,
+  'GET /v1/assistants': NONE,
+  'GET|DELETE /v1/assistants/*': NONE,
+  'POST /v1/threads': NONE,
+  'GET|POST|DELETE /v1/threads/*': NONE,
+  'GET|POST /v1/threads/*/messages': NONE,
+  'GET|POST|DELETE /v1/threads/*/messages/*': NONE,
+  'GET /v1/threads/*/runs': NONE,
+  'GET|POST /v1/threads/*/runs/*': NONE,
+  'POST /v1/threads/*/runs/*/cancel': NONE,
+  'POST /v1/threads/*/runs/*/submit_tool_outputs': NONE,
+  'GET /v1/threads/*/runs/*/steps': NONE,
+  'GET /v1/threads/*/runs/*/steps/*': NONE,
 })
+
+/**
+ * Where an OpenAI endpoint names its model, by its key below the API root (`/v1/...`);
+ * `realtimeParam` is the query parameter of a Realtime connection (Azure's classic API: `deployment`).
+ */
+export function openaiEndpoints (method: string, key: string, path: UpstreamPath, realtimeParam = 'model'): ModelSource {
+  if (method === 'GET' && key === '/v1/realtime') return realtime(realtimeParam, path.query)
+  return table(method, key, path) ?? UNLISTED
+}
 
 export const renderOpenaiError = (kind: ErrorKind, message: string): unknown => ({
   error: { message, type: ERROR[kind].type, param: null, code: ERROR[kind].code },
@@ -76,10 +212,14 @@ export function realtimeFrameModels (event: Record<string, unknown>): string[] {
 export const openai: Dialect = {
   name: 'openai',
   family: 'openai',
-  endpoint: (method, path) => openaiEndpoints(method, path.key),
+  endpoint: (method, path) => openaiEndpoints(method, path.key, path),
   frameModels: realtimeFrameModels,
+  ids: { api: 'OpenAI' },
   renderError: renderOpenaiError,
 }
 
-/** vLLM, Ollama, llama.cpp: the OpenAI wire format, and route targets for OpenAI upstreams. */
-export const openaiCompatible: Dialect = { ...openai, name: 'openai-compatible' }
+/**
+ * vLLM, Ollama, llama.cpp: the OpenAI wire format, and route targets for OpenAI upstreams. Their
+ * ids are plain names where "/" and ":" belong (`meta-llama/Llama-3.1-8B-Instruct`, `llama3.1:8b`).
+ */
+export const openaiCompatible: Dialect = { ...openai, name: 'openai-compatible', ids: { api: 'OpenAI-compatible', plainNames: true } }

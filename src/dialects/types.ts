@@ -1,6 +1,7 @@
 // What the gateway must know of a provider API: where a request names its model, and how the
 // provider shapes an error so that its official SDK raises its usual typed error.
 import type { ErrorKind } from '../errors.js'
+import type { IdSyntax } from '../policy/model-id.js'
 
 /** The provider APIs the gateway speaks: `dialect:` of an upstream. */
 export const DIALECT_NAMES = ['anthropic', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
@@ -33,10 +34,14 @@ export interface UpstreamPath {
 
 /** Where an endpoint names its model. */
 export type ModelSource =
-  /** The endpoint names no model (listings, files): policy.default, or the upstream's `endpoints` list. */
+  /** A listed endpoint that names no model (listings, files): policy.default, or the upstream's `endpoints` list. */
   | { kind: 'none' }
-  /** A top-level member of the JSON body (`model`, or Bedrock's `modelId`). */
-  | { kind: 'json', field: string }
+  /**
+   * A top-level member of the JSON body (`model`, or Bedrock's `modelId`). With `optional`, a
+   * body without it (and, with `optional.with`, with that member) carries a model the gateway
+   * cannot see, `optional.why` (a Responses call on a stored prompt): policy.unknown_model.
+   */
+  | { kind: 'json', field: string, optional?: { with?: string, why: string } }
   /** The one `model` field of a multipart/form-data body (OpenAI audio, image edits). */
   | { kind: 'multipart' }
   /** Every `requests[].params.model` of a batch (Anthropic message batches). */
@@ -46,12 +51,19 @@ export type ModelSource =
    * `gemini-2.5-pro:generateContent`). A JSON body may name a model too only if it agrees;
    * with `items`, so must each `requests[].model` (Gemini batchEmbedContents). With
    * `bodyIgnored`, the server reads the path alone (Azure deployments) and the body is not read.
+   * With `notRouted`, the model is not the segment alone (Gemini's `tunedModels/x`): a route,
+   * which rewrites the segment, is refused for that reason.
    */
-  | { kind: 'path', model: string, segment: number, prefix: string, suffix: string, items?: true, bodyIgnored?: true }
+  | { kind: 'path', model: string, segment: number, prefix: string, suffix: string, items?: true, bodyIgnored?: true, notRouted?: string }
   /** A query parameter (OpenAI Realtime's `?model=`); without it, `missing` says why the model cannot be seen. */
   | { kind: 'query', param: string, missing: string }
   /** The request carries a model the gateway cannot see (OpenAI batches): policy.unknown_model. */
   | { kind: 'unknown', why: string }
+  /**
+   * An endpoint the dialect's table does not list: the gateway does not know whether or where it
+   * names a model. policy.unknown_endpoint, unless the upstream's `endpoints` lists it.
+   */
+  | { kind: 'unlisted' }
 
 /** Dialects whose requests can be routed to each other's upstreams (same wire format). */
 export type RouteFamily = 'anthropic' | 'openai' | 'azure-openai' | 'gemini' | 'vertex' | 'bedrock'
@@ -73,6 +85,8 @@ export interface Dialect {
    * not a string. Without it, the dialect's WebSocket frames name no model.
    */
   frameModels?: (event: Record<string, unknown>) => string[]
+  /** How this API spells a model id: which wrappers around a name are wrappers here (policy/model-id.ts). */
+  ids: IdSyntax
   /** Requests are signed over path and body (SigV4): a route, which rewrites them, is refused. */
   signed?: true
   /** The response body for an error of this kind, in the provider's own shape. */
@@ -84,11 +98,47 @@ export interface Dialect {
 /** An endpoint that names no model. */
 const MODEL_LESS: ModelSource = { kind: 'none' }
 const JSON_MODEL: ModelSource = { kind: 'json', field: 'model' }
+const UNLISTED: ModelSource = { kind: 'unlisted' }
 
-/** An endpoint table: `POST path` -> where the model is; everything else names none. */
-export function endpointTable (post: Readonly<Record<string, ModelSource | 'json'>>): (method: string, key: string) => ModelSource {
-  const table = new Map(Object.entries(post).map(([k, v]) => [k, v === 'json' ? JSON_MODEL : v]))
-  return (method, key) => (method === 'POST' ? table.get(key) ?? MODEL_LESS : MODEL_LESS)
+/** A row's value: where the model is, or a function of the path (a model in a segment). */
+export type EndpointRow = ModelSource | ((path: UpstreamPath) => ModelSource)
+
+/**
+ * A dialect's endpoints as an allow-list, one row per endpoint: `"METHOD /path"` -> where its
+ * model is. Methods may be joined (`"GET|DELETE /v1/files/*"`) or `*` (any); in the path, `*`
+ * is one segment and `*:action` one segment ending in `:action` (Google's custom methods).
+ * Matched against the decoded lower-case key; the table is compiled once, at start.
+ * Returns undefined for an endpoint the table does not list.
+ */
+export function endpointTable (rows: Readonly<Record<string, EndpointRow>>): (method: string, key: string, path: UpstreamPath) => ModelSource | undefined {
+  const exact = new Map<string, EndpointRow>()
+  const patterns: Array<{ methods: ReadonlySet<string> | null, segments: readonly string[], row: EndpointRow }> = []
+  for (const [spec, row] of Object.entries(rows)) {
+    const m = /^([A-Z|*]+) (\/\S*)$/.exec(spec)
+    if (m === null) throw new Error(`endpoint table: "${spec}" is not "METHOD /path"`)
+    const methods = m[1] === '*' ? null : new Set((m[1] ?? '').split('|'))
+    const key = (m[2] ?? '').toLowerCase()
+    if (methods !== null && !key.includes('*')) {
+      for (const method of methods) exact.set(`${method} ${key}`, row)
+    } else {
+      patterns.push({ methods, segments: key.slice(1).split('/'), row })
+    }
+  }
+  return (method, key, path) => {
+    const row = exact.get(`${method} ${key}`) ?? matching(method, key)
+    return typeof row === 'function' ? row(path) : row
+  }
+  function matching (method: string, key: string): EndpointRow | undefined {
+    const segments = key.slice(1).split('/')
+    return patterns.find((p) => (p.methods === null || p.methods.has(method)) && p.segments.length === segments.length &&
+      p.segments.every((want, i) => segmentMatches(want, segments[i] ?? '')))?.row
+  }
 }
 
-export { MODEL_LESS, JSON_MODEL }
+function segmentMatches (want: string, segment: string): boolean {
+  if (want === '*') return segment !== ''
+  if (want.startsWith('*:')) return segment.endsWith(want.slice(1)) && segment.length > want.length - 1
+  return want === segment
+}
+
+export { MODEL_LESS, JSON_MODEL, UNLISTED }

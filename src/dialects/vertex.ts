@@ -6,17 +6,46 @@
 //   also /v1beta1, and /v1/publishers/{publisher}/models/{model}:{action} (express mode);
 // Claude's token counting is publishers/anthropic/models/count-tokens:rawPredict with the model
 // in the body; the OpenAI-compatible endpoints/openapi/chat/completions, cachedContents and
-// batchPredictionJobs name it in the body. A deployed endpoint (endpoints/{id}) is opaque.
+// batchPredictionJobs name it in the body. A deployed endpoint (endpoints/{id}) is opaque. Any
+// other endpoint is policy.unknown_endpoint.
 // Errors are Google's: {"error":{"code":...,"message":...,"status":...}}.
 import { modelSegment, renderGoogleError } from './gemini.js'
-import { JSON_MODEL, MODEL_LESS, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
+import { endpointTable, JSON_MODEL, MODEL_LESS, UNLISTED, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
 const VERSIONS = new Set(['v1', 'v1beta1'])
-const BODY_MODEL = new Set(['endpoints/openapi/chat/completions', 'endpoints/openapi/embeddings', 'cachedcontents', 'batchpredictionjobs'])
+const NONE = MODEL_LESS
+const unseen = (why: string): ModelSource => ({ kind: 'unknown', why })
+
+/**
+ * Below /{version}/projects/{p}/locations/{l}: an allow-list from the paths the official
+ * @google/genai SDK calls in Vertex mode, and the OpenAI-compatible endpoints. Publisher models
+ * (publishers/{publisher}/models/{model}[:action]) are read before this table.
+ */
+const located = endpointTable({
+  'POST /endpoints/openapi/chat/completions': JSON_MODEL,
+  'POST /endpoints/openapi/embeddings': JSON_MODEL,
+  'POST /cachedcontents': JSON_MODEL,
+  'POST /batchpredictionjobs': JSON_MODEL,
+  // A deployed endpoint, or a model of the Model Registry (a tuned or uploaded model).
+  '* /endpoints/*': unseen('a deployed Vertex endpoint does not say which model it serves'),
+  'POST /endpoints/*/chat/completions': unseen('a deployed Vertex endpoint does not say which model it serves'),
+  '* /models/*': unseen('a Vertex Model Registry model does not say which model it is'),
+  'POST /tuningjobs': unseen('the gateway does not read the base model of a tuning job'),
+  'GET /cachedcontents': NONE,
+  'GET|PATCH|DELETE /cachedcontents/*': NONE,
+  'GET /batchpredictionjobs': NONE,
+  'GET|DELETE /batchpredictionjobs/*': NONE,
+  'POST /batchpredictionjobs/*:cancel': NONE,
+  'GET /tuningjobs': NONE,
+  'GET /tuningjobs/*': NONE,
+  'POST /tuningjobs/*:cancel': NONE,
+  'GET /operations/*': NONE,
+  'GET /publishers/*/models/*/operations/*': NONE,
+})
 
 function endpoint (method: string, path: UpstreamPath): ModelSource {
   const key = path.key.slice(1).split('/')
-  if (!VERSIONS.has(key[0] ?? '')) return MODEL_LESS
+  if (!VERSIONS.has(key[0] ?? '')) return UNLISTED
   // Below /{version}/projects/{p}/locations/{l}, or /{version} itself (express mode).
   const at = key[1] === 'projects' && key[3] === 'locations' ? 5 : 1
   const rest = key.slice(at)
@@ -25,16 +54,14 @@ function endpoint (method: string, path: UpstreamPath): ModelSource {
     if (found.kind === 'path' && rest[1] === 'anthropic' && found.model.toLowerCase() === 'count-tokens') return JSON_MODEL
     return found
   }
-  if (at === 5 && method === 'POST' && BODY_MODEL.has(rest.join('/'))) return JSON_MODEL
-  if (at === 5 && rest[0] === 'endpoints' && rest[1] !== 'openapi' && rest.length >= 2) {
-    return { kind: 'unknown', why: 'a deployed Vertex endpoint does not say which model it serves' }
-  }
-  return MODEL_LESS
+  if (at === 5) return located(method, `/${rest.join('/')}`, path) ?? UNLISTED
+  return UNLISTED
 }
 
 export const vertex: Dialect = {
   name: 'vertex',
   family: 'vertex',
   endpoint,
+  ids: { api: 'Vertex AI', anyPublisher: true },
   renderError: renderGoogleError,
 }

@@ -31,7 +31,7 @@ export interface Decided {
 
 export function decide (asker: Asker, endpoint: RequestEndpoint, read: ModelsRead): Decided {
   if (read.models.length === 0) {
-    return { decision: decideModel(asker, null, { unseen: read.unseen, listedEndpoint: read.listedEndpoint }), model: null }
+    return { decision: decideModel(asker, null, { unseen: read.unseen, listedEndpoint: read.listedEndpoint, unlistedEndpoint: read.unlistedEndpoint }), model: null }
   }
   const decided = read.models.map((model) => ({ model, decision: decideModel(asker, model) }))
   // Refused and enforced first, then refused in dry-run, then the first: the one the log names.
@@ -55,13 +55,14 @@ export function decide (asker: Asker, endpoint: RequestEndpoint, read: ModelsRea
 }
 
 /** The policy's decision for one model as a request names it (null: none), by this upstream's rules. */
-export function decideModel (asker: Asker, model: NamedModel | null, extra: { unseen?: string | undefined, listedEndpoint?: string | undefined } = {}): Decision {
+export function decideModel (asker: Asker, model: NamedModel | null, extra: { unseen?: string | undefined, listedEndpoint?: string | undefined, unlistedEndpoint?: string | undefined } = {}): Decision {
   return evaluate(asker.runtime.policy, {
     upstream: asker.upstream.name,
     model: model?.canonical ?? null,
     rawModel: model?.raw,
     unknownModel: model?.unseen ?? extra.unseen,
     listedEndpoint: extra.listedEndpoint,
+    unknownEndpoint: extra.unlistedEndpoint,
     client: asker.client,
     location: asker.location,
     locationProblem: asker.locationProblem,

@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { UpstreamConfig } from '../config/validate.js'
 import type { Dialect } from '../dialects/registry.js'
 import { GatewayError } from '../errors.js'
-import { canonicalModelId } from '../policy/model-id.js'
+import { canonicalModelId, readModelId } from '../policy/model-id.js'
 import { DECODABLE, codings, decodeBody } from '../proxy/content-encoding.js'
 import type { Member } from '../proxy/json-members.js'
 import { modelFromMultipart } from '../proxy/multipart-model.js'
@@ -38,6 +38,8 @@ export interface ModelsRead {
   unseen?: string
   /** Only when `models` is empty: the `endpoints` entry that lists this model-less endpoint. */
   listedEndpoint?: string
+  /** Only when `models` is empty: an endpoint the dialect does not list ("METHOD /path"): policy.unknown_endpoint. */
+  unlistedEndpoint?: string
   /** The request is a batch (its models are logged as batch_models). */
   batch: boolean
   /** Where a route rewrites the model, or why a route cannot be carried out on this request. */
@@ -62,7 +64,7 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
   if (unknown !== undefined) {
     throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
   }
-  const readsBody = source.kind !== 'none' && source.kind !== 'unknown' && !(source.kind === 'path' && source.bodyIgnored === true)
+  const readsBody = source.kind !== 'none' && source.kind !== 'unknown' && source.kind !== 'unlisted' && !(source.kind === 'path' && source.bodyIgnored === true)
   const decoded = !readsBody || applied === null || body === undefined || body.length === 0
     ? body
     : await decodeBody(body, applied, endpoint.bodyLimit)
@@ -78,6 +80,12 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
     }
     case 'unknown':
       return read([], NOT_ROUTABLE, { unseen: source.why })
+    case 'unlisted': {
+      // The upstream's `endpoints` list declares such an endpoint model-less.
+      const key = `${input.method} ${path.key}`
+      if (upstream.endpoints?.test(key) === true) return read([], NOT_ROUTABLE, { listedEndpoint: key })
+      return read([], NOT_ROUTABLE, { unlistedEndpoint: `${input.method} ${path.path.length > 200 ? `${path.path.slice(0, 200)}...` : path.path}` })
+    }
     case 'query': {
       const values = path.params.filter((p) => p.name === source.param).map((p) => p.value)
       if (values.length > 1) throw new GatewayError('invalid_request', `the query names "${source.param}" more than once; servers disagree on which one counts`)
@@ -86,7 +94,15 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
       return read([named(checkModelId(model, 'the query: '))], { kind: 'query', param: source.param })
     }
     case 'json': {
-      const found = modelFromJsonBody(decoded, source.field)
+      let found: ReturnType<typeof modelFromJsonBody>
+      try {
+        found = modelFromJsonBody(decoded, source.field)
+      } catch (err) {
+        // A body the endpoint lets do without the model (a stored prompt names it) carries one
+        // the gateway cannot see; any other failure stands.
+        if (source.optional === undefined || !lacksMember(decoded, source.field, source.optional.with)) throw err
+        return read([], NOT_ROUTABLE, { unseen: source.optional.why })
+      }
       return read([named(found.model)], { kind: 'member', member: found.member })
     }
     case 'multipart': {
@@ -108,18 +124,33 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
         const same = other.toLowerCase() === model.written.toLowerCase() || canonicalModelId(other) === model.canonical
         if (!same) throw new GatewayError('invalid_request', `the path names model "${model.written}" and the body names "${other}"; a request names one model`)
       }
-      return read([model], again.length > 0
-        ? { kind: 'refused', why: 'a request naming its model in both path and body' }
-        : { kind: 'path', segment: source.segment, prefix: source.prefix, suffix: source.suffix })
+      if (again.length > 0) return read([model], { kind: 'refused', why: 'a request naming its model in both path and body' })
+      if (source.notRouted !== undefined) return read([model], { kind: 'refused', why: source.notRouted })
+      return read([model], { kind: 'path', segment: source.segment, prefix: source.prefix, suffix: source.suffix })
     }
   }
 }
 
-/** A model as a request names it, and its canonical id: model_aliases first, then the dialect's opaque ids. */
+/**
+ * A model as a request names it, and its canonical id: model_aliases first, then the dialect's
+ * opaque ids, then the id as the dialect spells it (a wrapper it cannot strip is not understood).
+ */
 export function nameModel (dialect: Dialect, upstream: UpstreamConfig, model: string): NamedModel {
   const alias = upstream.modelAliases.size === 0 ? undefined : upstream.modelAliases.get(model.toLowerCase())
   if (alias !== undefined) return { written: model, canonical: canonicalModelId(alias), raw: alias.toLowerCase() }
-  const opaque = dialect.opaque?.(model)
-  if (opaque != null) return { written: model, canonical: null, unseen: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
-  return { written: model, canonical: canonicalModelId(model), raw: model.toLowerCase() }
+  const id = readModelId(model, dialect.ids)
+  const opaque = dialect.opaque?.(model) ?? ('notUnderstood' in id ? id.notUnderstood : null)
+  if (opaque !== null) return { written: model, canonical: null, unseen: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
+  return { written: model, canonical: 'canonical' in id ? id.canonical : null, raw: model.toLowerCase() }
+}
+
+/** Whether a JSON object body has no top-level `field` (and has `with`, if given). */
+function lacksMember (body: Buffer | undefined, field: string, with_: string | undefined): boolean {
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body))
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false
+    return !(field in parsed) && (with_ === undefined || with_ in parsed)
+  } catch {
+    return false
+  }
 }

@@ -25,6 +25,7 @@ export interface Policy {
   default: Verdict
   unknownLocation: Verdict
   unknownModel: Verdict
+  unknownEndpoint: Verdict
   location: LocationBasis
   /** The rules that apply to each upstream, in file order. */
   rulesByUpstream: ReadonlyMap<string, readonly CompiledRule[]>
@@ -73,6 +74,7 @@ export function compilePolicy (config: PolicySource): Policy {
     default: config.policy.default,
     unknownLocation: config.policy.unknownLocation,
     unknownModel: config.policy.unknownModel,
+    unknownEndpoint: config.policy.unknownEndpoint,
     location: config.policy.location,
     rulesByUpstream,
   }

@@ -29,6 +29,8 @@ export interface PolicyInput {
   unknownModel?: string | undefined
   /** A model-less endpoint listed in the upstream's `endpoints` (that entry). */
   listedEndpoint?: string | undefined
+  /** An endpoint the dialect does not list ("METHOD /path"): policy.unknown_endpoint. */
+  unknownEndpoint?: string | undefined
   location: PolicyLocation
   /** The authenticated client's name, or null without client authentication. */
   client?: string | null
@@ -49,8 +51,8 @@ export interface Decision {
   enforced: boolean
   /** The rule that decided; null when a policy setting did (see `setting`). */
   rule: string | null
-  /** Without a rule: policy.default, policy.unknown_model, or an upstream's endpoints list. */
-  setting?: 'default' | 'unknown_model' | 'endpoints'
+  /** Without a rule: policy.default, policy.unknown_model, policy.unknown_endpoint, or an upstream's endpoints list. */
+  setting?: 'default' | 'unknown_model' | 'unknown_endpoint' | 'endpoints'
   reason: string
   /** Where a routed request goes instead. */
   route?: { upstream: string, model: string }
@@ -64,6 +66,9 @@ export function decidedBy (d: Pick<Decision, 'rule' | 'setting'>): string {
 
 export function evaluate (policy: Policy, input: PolicyInput): Decision {
   const defaultEnforced = policy.mode === 'enforce'
+  if (input.unknownEndpoint !== undefined) {
+    return { action: policy.unknownEndpoint, enforced: defaultEnforced, rule: null, setting: 'unknown_endpoint', reason: `the endpoint ${input.unknownEndpoint} is not one the gateway knows: policy.unknown_endpoint is ${policy.unknownEndpoint}` }
+  }
   if (input.unknownModel !== undefined) {
     return { action: policy.unknownModel, enforced: defaultEnforced, rule: null, setting: 'unknown_model', reason: `the model cannot be seen (${input.unknownModel}): policy.unknown_model is ${policy.unknownModel}` }
   }

@@ -43,6 +43,8 @@ export interface PolicySettings {
   default: Verdict
   unknownLocation: Verdict
   unknownModel: Verdict
+  /** An endpoint the dialect's table does not list (default block), whatever `default` says. */
+  unknownEndpoint: Verdict
   anonymous: AnonymousPolicy
   location: LocationBasis
   /** The locations every rule judges unless it names its own (default: the network). */

@@ -45,6 +45,12 @@ t.test('the issue\'s example config is valid, with the documented defaults', asy
   t.equal(config.upstreams.get('anthropic')?.url, 'https://api.anthropic.com')
   t.same([...(config.policy.rules[0]?.deny ?? [])].sort(), ['BY', 'CN', 'CU', 'HK', 'IR', 'KP', 'MO', 'RU', 'SY'])
   t.match(config.revision, /^[0-9a-f]{64}$/)
+  t.equal(config.policy.unknownEndpoint, 'block', 'an endpoint no dialect lists is blocked unless the config says otherwise')
+})
+
+t.test('policy.unknown_endpoint: block or allow', async (t) => {
+  t.equal(parseConfig('policy.yaml', Buffer.from(GOOD.replace('  default: block', '  default: block\n  unknown_endpoint: allow')), {}).policy.unknownEndpoint, 'allow')
+  t.same(problems(GOOD.replace('  default: block', '  default: block\n  unknown_endpoint: default')), ['policy.yaml:14:3: policy.unknown_endpoint: must be one of: block, allow'])
 })
 
 t.test('an unknown key, with the line and a suggestion', async (t) => {

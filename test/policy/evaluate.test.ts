@@ -3,7 +3,7 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import { compilePolicy, globToRegExp } from '../../src/policy/compile.js'
-import { evaluate, type PolicyLocation } from '../../src/policy/evaluate.js'
+import { decidedBy, evaluate, type PolicyLocation } from '../../src/policy/evaluate.js'
 
 const loc = (country: string | null, more: Partial<PolicyLocation> = {}): PolicyLocation =>
   ({ country, registeredCountry: null, subdivisions: [], anonymous: [], ...more })
@@ -123,4 +123,15 @@ t.test('route: a failing caller is routed, with the target in the decision', asy
   t.same(evaluate(p, { upstream: 'openai', model: 'gpt-4o', location: loc('HK') }), {
     action: 'route', enforced: true, rule: 'r', reason: 'country HK is in the deny list of rule r: routed to openai (local-70b)', route: { upstream: 'openai', model: 'local-70b' },
   })
+})
+
+t.test('an endpoint the dialect does not list: policy.unknown_endpoint, whatever policy.default says', async (t) => {
+  const rules = '    - { name: r, models: ["*"], deny: [], action: block }'
+  const open = policy(rules, 'default: allow\n  unknown_location: allow\n  unknown_model: allow')
+  const input = { upstream: 'openai', model: null, unknownEndpoint: 'POST /v1/foo', location: loc('US') }
+  const d = evaluate(open, input)
+  t.match(d, { action: 'block', enforced: true, rule: null, setting: 'unknown_endpoint', reason: 'the endpoint POST /v1/foo is not one the gateway knows: policy.unknown_endpoint is block' })
+  t.equal(decidedBy(d), 'policy.unknown_endpoint')
+  t.match(evaluate(policy(rules, 'default: block\n  unknown_endpoint: allow'), input), { action: 'allow', setting: 'unknown_endpoint', reason: /policy\.unknown_endpoint is allow/ })
+  t.match(evaluate(policy(rules, 'mode: dry-run\n  default: allow'), input), { action: 'block', enforced: false, setting: 'unknown_endpoint' })
 })

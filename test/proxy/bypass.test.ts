@@ -21,8 +21,6 @@ interface Attempt {
   body?: string | Buffer
   /** Raw request text, for what a normal client cannot send. */
   raw?: string
-  /** Refused because no model is read there and policy.default is block (issue 4 widens this). */
-  byDefault?: true
 }
 
 const json = { 'content-type': 'application/json' }
@@ -61,14 +59,17 @@ const ATTEMPTS: Attempt[] = [
   { name: 'backslash in the path', path: '/anthropic/v1\\messages', headers: fromHK, body: claude() },
   { name: 'trailing slash', path: '/anthropic/v1/messages/', headers: fromHK, body: claude() },
   { name: 'upper-case path', path: '/anthropic/V1/MESSAGES', headers: fromHK, body: claude() },
-  { name: 'a path no dialect knows (catch-all)', path: '/anthropic/v1/complete', headers: fromHK, body: claude(), byDefault: true },
+  { name: 'a path no dialect knows (catch-all)', path: '/anthropic/v1/generate', headers: fromHK, body: claude() },
+  { name: 'the legacy Text Completions endpoint', path: '/anthropic/v1/complete', headers: fromHK, body: claude() },
+  { name: 'Anthropic\'s OpenAI-compatible endpoint', path: '/anthropic/v1/chat/completions', headers: fromHK, body: claude() },
+  { name: 'a listed path one segment deeper', path: '/anthropic/v1/messages/count_tokens/x', headers: fromHK, body: claude() },
   { name: 'batches endpoint', path: '/anthropic/v1/messages/batches', headers: fromHK, body: `{"requests":[{"custom_id":"a","params":${claude()}}]}` },
   { name: 'a batch hiding Claude behind an allowed model', path: '/anthropic/v1/messages/batches', headers: fromHK, body: `{"requests":[{"custom_id":"a","params":{"model":"gpt-4o-mini"}},{"custom_id":"b","params":${claude()}}]}` },
   { name: 'a batch item with duplicate model keys', path: '/anthropic/v1/messages/batches', headers: fromHK, body: '{"requests":[{"custom_id":"a","params":{"model":"gpt-4o-mini","model":"claude-sonnet-4-5"}}]}' },
-  { name: 'PUT to the messages endpoint', method: 'PUT', headers: fromHK, body: claude(), byDefault: true },
-  { name: 'PATCH to the messages endpoint', method: 'PATCH', headers: fromHK, body: claude(), byDefault: true },
-  { name: 'GET with a body', method: 'GET', headers: fromHK, body: claude(), byDefault: true },
-  { name: 'the upstream mounted under another case', path: '/Anthropic/v1/messages', headers: fromHK, body: claude(), byDefault: true },
+  { name: 'PUT to the messages endpoint', method: 'PUT', headers: fromHK, body: claude() },
+  { name: 'PATCH to the messages endpoint', method: 'PATCH', headers: fromHK, body: claude() },
+  { name: 'GET with a body', method: 'GET', headers: fromHK, body: claude() },
+  { name: 'the upstream mounted under another case', path: '/Anthropic/v1/messages', headers: fromHK, body: claude() },
   { name: 'a second X-Forwarded-For naming the US (client-written, left)', headers: { ...json, 'x-forwarded-for': `${US}, ${HK}` }, body: claude() },
   { name: 'Forwarded naming the US beside X-Forwarded-For', headers: { ...fromHK, forwarded: `for=${US}` }, body: claude() },
   { name: 'X-Real-IP naming the US', headers: { ...fromHK, 'x-real-ip': US }, body: claude() },
@@ -167,7 +168,8 @@ t.test(`${ATTEMPTS.length} attempts to reach Claude from Hong Kong, policy.defau
   await run(t, 'block', ATTEMPTS)
 })
 
-t.test('the same tricks are refused even under policy.default allow, where no model can be read', async (t) => {
-  // A trick that only made the model unreadable would pass here: these are refused on their own.
-  await run(t, 'allow', ATTEMPTS.filter((a) => a.byDefault !== true))
+t.test('the same tricks are refused even under policy.default allow', async (t) => {
+  // A trick that only made the model unreadable would pass here: these are refused on their own
+  // (an endpoint no dialect lists, another method on a listed one: policy.unknown_endpoint).
+  await run(t, 'allow', ATTEMPTS)
 })
