@@ -22,7 +22,10 @@ export interface Plan {
   query: string
   /** The target's URL with the path and query. */
   url: string
-  /** The exact bytes the gateway checked (or their routed rewrite); undefined without a body. */
+  /**
+   * The exact bytes the gateway checked (or their routed rewrite): decoded from any
+   * Content-Encoding, a form re-encoded (ModelsRead.body); undefined without a body.
+   */
   body: Buffer | undefined
   /** Every request header the upstream gets but the framing ones (host, content-length), which the transport sets. */
   headers: OutgoingHeaders
@@ -43,6 +46,7 @@ export interface PlanInput {
   endpoint: RequestEndpoint
   method: string
   headers: IncomingHttpHeaders
+  /** The body as it came; what is sent is the body as it was read (`read.body`). */
   body: Buffer | undefined
   read: ModelsRead
   decision: Decision
@@ -53,8 +57,7 @@ export async function plan (input: PlanInput): Promise<Plan> {
   const route = decision.enforced ? decision.route : undefined
   let target = endpoint.upstream
   let pathAndQuery = { path: endpoint.path.path, query: endpoint.path.query }
-  let body = input.body
-  let decodedBody = false
+  let body = read.body
   if (route !== undefined) {
     const routed = runtime.config.upstreams.get(route.upstream)
     // Config validation checks every route target: a missing one is a bug, never a fallback.
@@ -63,18 +66,18 @@ export async function plan (input: PlanInput): Promise<Plan> {
     target = routed
     const rewritten = rewrite(endpoint, read, read.rewrite, route.model)
     pathAndQuery = rewritten.pathAndQuery
-    if (rewritten.body !== undefined) {
-      body = rewritten.body
-      decodedBody = read.encoded
-    }
+    if (rewritten.body !== undefined) body = rewritten.body
   }
   const stripCredentials = target.stripClientCredentials || runtime.config.clients.size > 0
   // Gemini clients may send their key as ?key=: a held credential replaces it too.
   const { path } = pathAndQuery
   const query = stripCredentials ? withoutKeyParam(pathAndQuery.query) : pathAndQuery.query
   const headers = outgoingHeaders(input.headers, target, stripCredentials)
-  // The rewritten body is sent decoded: there is no re-compressing what the client sent.
-  if (decodedBody) delete headers['content-encoding']
+  // The body goes as it was read: decoded (deflate alone has two readings, zlib and raw, that
+  // give different bytes), as the type that was parsed (a JSON body declared as a form is read
+  // as a form by some servers), a form with its new boundary.
+  if (read.decoded) delete headers['content-encoding']
+  if (read.contentType !== undefined) headers['content-type'] = read.contentType
   const url = `${target.url}${path}${query}`
   const sign = runtime.signers.get(target.name)
   if (sign !== undefined) {
@@ -111,8 +114,8 @@ function rewrite (endpoint: RequestEndpoint, read: ModelsRead, at: RewriteAt, mo
       return { pathAndQuery: { path: path.path, query: `?${params.toString()}` } }
     }
     case 'member':
-      if (read.decoded === undefined) throw new GatewayError('internal', 'a body member to rewrite without a body')
-      return { pathAndQuery: { path: path.path, query: path.query }, body: replaceValue(read.decoded, at.member, model) }
+      if (read.body === undefined) throw new GatewayError('internal', 'a body member to rewrite without a body')
+      return { pathAndQuery: { path: path.path, query: path.query }, body: replaceValue(read.body, at.member, model) }
   }
 }
 
