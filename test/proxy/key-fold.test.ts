@@ -1,6 +1,7 @@
 // Go's encoding/json key folding, as the gateway applies it to the names it reads a model through.
 import t from 'tap'
 import { foldsTo } from '../../src/proxy/key-fold.js'
+import { goFold } from '../support/json-readers.js'
 
 t.test('a key folds to a name as Go folds it', async (t) => {
   for (const [key, name, folds] of [
@@ -18,5 +19,6 @@ t.test('a key folds to a name as Go folds it', async (t) => {
     ['m\u00f6del', 'model', false],
   ] as const) {
     t.equal(foldsTo(key, name), folds, `${JSON.stringify(key)} ${folds ? 'folds' : 'does not fold'} to ${name}`)
+    t.equal(goFold(key) === goFold(name), folds, `${JSON.stringify(key)}: the differential suite's Go reader agrees`)
   }
 })
