@@ -39,6 +39,8 @@ const NAME = /^[\x20-\x7e]+$/
 const NAME_REFUSED = /["\\;=]/
 /** A file name: any text but a quote, a backslash or a control character. */
 const FILENAME_REFUSED = /["\\\u0000-\u001f\u007f]/
+/** What WHATWG parsers (undici's formData()) decode in names, and others do not: `"`, CR, LF escaped. */
+const WHATWG_ESCAPE = /%(?:22|0d|0a)/i
 
 /** `type; a=b; c="d"` as its type and parameters (names in lower case); each parameter once. */
 function parameters (header: string, what: string): { value: string, params: Map<string, string> } {
@@ -157,6 +159,9 @@ function part (headerBytes: Buffer, data: Buffer): FormPart {
   const name = params.get('name')
   if (name === undefined || name === '') refuse('a part without a name')
   if (!NAME.test(name) || NAME_REFUSED.test(name)) refuse(`a part name with a character that is not printable ASCII or is one of " \\ ; =`)
+  if (WHATWG_ESCAPE.test(name) || WHATWG_ESCAPE.test(params.get('filename') ?? '')) {
+    refuse('a name or file name with %22, %0D or %0A, which some parsers decode and others do not')
+  }
   const filename = params.get('filename')
   const star = params.get('filename*')
   if (star !== undefined && (filename === undefined || rfc5987(star) !== filename)) {

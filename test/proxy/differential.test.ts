@@ -261,6 +261,10 @@ const FORM_ROWS: FormRow[] = [
   { name: 'another part header (not sent on)', body: form(field('model', 'ok-model', 'X-Note: ignored\r\n'), AUDIO), expect: 'forwarded' },
   { name: '.NET\'s filename*= repeating filename=', body: form(field('model', 'ok-model'), 'Content-Disposition: form-data; name=file; filename=a.wav; filename*=utf-8\'\'a.wav\r\nContent-Type: audio/wav\r\n\r\nRIFF'), expect: 'forwarded' },
   { name: 'a filename*= naming another file', body: form(field('model', 'ok-model'), 'Content-Disposition: form-data; name=file; filename=a.wav; filename*=utf-8\'\'b.mp3\r\n\r\nRIFF'), expect: 'refused' },
+  { name: 'a name with %22, which undici decodes to a quote and others do not', body: form(field('model', 'ok-model'), field('prompt%22', 'x'), AUDIO), expect: 'refused' },
+  { name: 'a file name with %0A', body: form(field('model', 'ok-model'), 'Content-Disposition: form-data; name="file"; filename="a%0A.wav"\r\n\r\nRIFF'), expect: 'refused' },
+  { name: 'a file name in UTF-8', body: form(field('model', 'ok-model'), 'Content-Disposition: form-data; name="file"; filename="r\u00e9union.wav"\r\nContent-Type: audio/wav\r\n\r\nRIFF'), expect: 'forwarded' },
+  { name: 'an empty file', body: form(field('model', 'ok-model'), 'Content-Disposition: form-data; name="file"; filename=""\r\nContent-Type: application/octet-stream\r\n\r\n'), expect: 'forwarded' },
   { name: 'a gzip form', headers: { 'content-encoding': 'gzip' }, body: gzipSync(form(field('model', 'ok-model'), AUDIO)), expect: 'forwarded' },
 ]
 
