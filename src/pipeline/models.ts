@@ -1,7 +1,9 @@
 // Stage models: every model the request names, where its endpoint names it (a path segment,
-// the query, a JSON body, a multipart field, a batch's items), each with its canonical id
-// (model_aliases and the dialect's opaque ids first). Anything that cannot be read with
-// certainty is a GatewayError (400, 413, 415): never a pass. No policy is applied here.
+// the query, a JSON body, a multipart field, a batch's items) and in every body field through
+// which the upstream would run another (proxy/model-fields.ts), each with its canonical id
+// (model_aliases and the dialect's opaque ids first); and the body exactly as it was read, which
+// is what the plan sends. Anything that cannot be read with certainty is a GatewayError (400,
+// 413, 415): never a pass. No policy is applied here.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { UpstreamConfig } from '../config/validate.js'
 import type { Dialect } from '../dialects/registry.js'
@@ -9,8 +11,9 @@ import { GatewayError } from '../errors.js'
 import { canonicalModelId, readModelId } from '../policy/model-id.js'
 import { DECODABLE, codings, decodeBody } from '../proxy/content-encoding.js'
 import type { Member } from '../proxy/json-members.js'
-import { modelFromMultipart } from '../proxy/multipart-model.js'
-import { batchModels, bodyModels, checkModelId, modelFromJsonBody } from '../proxy/request-model.js'
+import { MODEL_FIELDS } from '../proxy/model-fields.js'
+import { readMultipart } from '../proxy/multipart-model.js'
+import { batchModels, bodyModels, checkModelId, modelsFromJsonBody, type FieldModel } from '../proxy/request-model.js'
 import type { RequestEndpoint } from './endpoint.js'
 
 /** A model as the request names it, and what the policy matches it as. */
@@ -32,7 +35,7 @@ export type RewriteAt =
   | { kind: 'member', member: Member }
 
 export interface ModelsRead {
-  /** The models the request names, in order (a batch's distinct ones); empty when it names none. */
+  /** The distinct models the request names, in order; empty when it names none. */
   models: readonly NamedModel[]
   /** Only when `models` is empty: the endpoint carries a model the gateway cannot see, and why. */
   unseen?: string
@@ -40,13 +43,19 @@ export interface ModelsRead {
   listedEndpoint?: string
   /** Only when `models` is empty: an endpoint the dialect does not list ("METHOD /path"): policy.unknown_endpoint. */
   unlistedEndpoint?: string
-  /** The request is a batch (its models are logged as batch_models). */
+  /** The models are logged as batch_models: a batch, or any request naming more than one model. */
   batch: boolean
   /** Where a route rewrites the model, or why a route cannot be carried out on this request. */
   rewrite: RewriteAt | { kind: 'refused', why: string }
-  /** The body as read: decoded from its Content-Encoding (`encoded` tells whether it was). */
-  decoded: Buffer | undefined
-  encoded: boolean
+  /**
+   * The body as the gateway read it, which is what is sent: decoded from its Content-Encoding,
+   * a form re-encoded; as it came where the endpoint's body is not read.
+   */
+  body: Buffer | undefined
+  /** The Content-Type `body` is sent with, where the gateway read it (JSON, a re-encoded form). */
+  contentType?: string
+  /** A Content-Encoding was undone: `body` is sent without one. */
+  decoded: boolean
 }
 
 export interface ModelsInput {
@@ -56,6 +65,9 @@ export interface ModelsInput {
   body: Buffer | undefined
 }
 
+const JSON_TYPE = 'application/json'
+const MORE_THAN_ONE = 'a request that names a model in more than one place'
+
 export async function readModels (input: ModelsInput): Promise<ModelsRead> {
   const { endpoint, body } = input
   const { modelSource: source, dialect, upstream, path } = endpoint
@@ -64,14 +76,19 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
   if (unknown !== undefined) {
     throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
   }
-  const readsBody = source.kind !== 'none' && source.kind !== 'unknown' && source.kind !== 'unlisted' && !(source.kind === 'path' && source.bodyIgnored === true)
-  const decoded = !readsBody || applied === null || body === undefined || body.length === 0
-    ? body
-    : await decodeBody(body, applied, endpoint.bodyLimit)
+  const readsBody = source.kind !== 'none' && source.kind !== 'unknown' && source.kind !== 'unlisted' && source.kind !== 'query' && !(source.kind === 'path' && source.bodyIgnored === true)
+  const decodes = readsBody && applied !== null && body !== undefined && body.length > 0
+  const decoded = decodes ? await decodeBody(body, applied, endpoint.bodyLimit) : body
+  const fields = MODEL_FIELDS[dialect.family]
   const named = (model: string): NamedModel => nameModel(dialect, upstream, model)
-  const read = (models: NamedModel[], rewrite: ModelsRead['rewrite'], more: Partial<ModelsRead> = {}): ModelsRead =>
-    ({ models, batch: false, rewrite, decoded, encoded: applied !== null, ...more })
+  const read = (models: NamedModel[], rewrite: ModelsRead['rewrite'], more: Partial<ModelsRead> = {}): ModelsRead => {
+    const each = distinct(models)
+    return { models: each, batch: each.length > 1, rewrite, body: decoded, decoded: decodes, ...more }
+  }
   const NOT_ROUTABLE = { kind: 'refused', why: 'a request that names no model' } as const
+  // A JSON body read is sent as JSON, whatever the client declared (a server could read the
+  // same bytes as a form): the type that was parsed is the type that is forwarded.
+  const asJson = { contentType: JSON_TYPE }
 
   switch (source.kind) {
     case 'none': {
@@ -94,41 +111,69 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
       return read([named(checkModelId(model, 'the query: '))], { kind: 'query', param: source.param })
     }
     case 'json': {
-      let found: ReturnType<typeof modelFromJsonBody>
+      let found: ReturnType<typeof modelsFromJsonBody>
       try {
-        found = modelFromJsonBody(decoded, source.field)
+        found = modelsFromJsonBody(decoded, source.field, fields)
       } catch (err) {
         // A body the endpoint lets do without the model (a stored prompt names it) carries one
         // the gateway cannot see; any other failure stands.
         if (source.optional === undefined || !lacksMember(decoded, source.field, source.optional.with)) throw err
-        return read([], NOT_ROUTABLE, { unseen: source.optional.why })
+        return read([], NOT_ROUTABLE, { unseen: source.optional.why, ...asJson })
       }
-      return read([named(found.model)], { kind: 'member', member: found.member })
+      const { own, others } = found
+      const model = named(own.model)
+      agree(model, others, 'body')
+      return read([model, ...others.filter((o) => !o.agrees).map((o) => fieldModel(o, named))],
+        others.length === 0 ? { kind: 'member', member: own.member } : { kind: 'refused', why: MORE_THAN_ONE }, asJson)
     }
     case 'multipart': {
-      const model = await modelFromMultipart(decoded, input.headers['content-type'])
+      const form = readMultipart(decoded, input.headers['content-type'])
       // A multipart body is not rewritten: where it would be routed, it is blocked.
-      return read([named(model)], { kind: 'refused', why: 'a multipart request' })
+      return read([named(form.model)], { kind: 'refused', why: 'a multipart request' }, { body: form.body, contentType: form.contentType })
     }
     case 'batch': {
       // Its items would all need rewriting: a batch is never routed.
-      const models = [...new Set(batchModels(decoded))].map(named)
-      return read(models, { kind: 'refused', why: 'a batch' }, { batch: true })
+      return read(batchModels(decoded, fields).map((o) => fieldModel(o, named)), { kind: 'refused', why: 'a batch' }, { batch: true, ...asJson })
     }
     case 'path': {
       const model = named(checkModelId(source.model, 'the path: '))
       // The body may name the model again only to agree with the path; parsers and servers
       // would otherwise disagree on which one counts.
-      const again = source.bodyIgnored === true ? [] : bodyModels(decoded, source.items === true)
-      for (const other of again) {
-        const same = other.toLowerCase() === model.written.toLowerCase() || canonicalModelId(other) === model.canonical
-        if (!same) throw new GatewayError('invalid_request', `the path names model "${model.written}" and the body names "${other}"; a request names one model`)
-      }
-      if (again.length > 0) return read([model], { kind: 'refused', why: 'a request naming its model in both path and body' })
-      if (source.notRouted !== undefined) return read([model], { kind: 'refused', why: source.notRouted })
-      return read([model], { kind: 'path', segment: source.segment, prefix: source.prefix, suffix: source.suffix })
+      const again = source.bodyIgnored === true ? [] : bodyModels(decoded, source.items === true, fields)
+      agree(model, again, 'path')
+      const others = again.filter((o) => !o.agrees).map((o) => fieldModel(o, named))
+      const rewrite: ModelsRead['rewrite'] = again.length > 0
+        ? { kind: 'refused', why: others.length === 0 ? 'a request naming its model in both path and body' : MORE_THAN_ONE }
+        : source.notRouted !== undefined
+          ? { kind: 'refused', why: source.notRouted }
+          : { kind: 'path', segment: source.segment, prefix: source.prefix, suffix: source.suffix }
+      const sent = source.bodyIgnored === true || decoded === undefined || decoded.length === 0 ? {} : asJson
+      return read([model, ...others], rewrite, sent)
     }
   }
+}
+
+/** Each field that names the request's model again (`by`: the path or the body's own) must name the same one. */
+function agree (model: NamedModel, found: readonly FieldModel[], by: 'path' | 'body'): void {
+  for (const other of found) {
+    if (!other.agrees) continue
+    const same = other.model.toLowerCase() === model.written.toLowerCase() || canonicalModelId(other.model) === model.canonical
+    if (same) continue
+    const first = by === 'path' ? 'the path names' : 'the body\'s "model" names'
+    const second = other.at === 'model' ? 'the body names' : `the body's "${other.at}" names`
+    throw new GatewayError('invalid_request', `${first} model "${model.written}" and ${second} "${other.model}"; a request names one model`)
+  }
+}
+
+/** A model another field names; one the server chooses cannot be seen (policy.unknown_model). */
+function fieldModel (found: FieldModel, named: (model: string) => NamedModel): NamedModel {
+  return found.unseen === undefined ? named(found.model) : { written: found.model, canonical: null, unseen: `"${found.at}": ${found.unseen}` }
+}
+
+/** Each model once (as written), in order. */
+function distinct (models: readonly NamedModel[]): NamedModel[] {
+  const seen = new Set<string>()
+  return models.filter((m) => !seen.has(m.written) && seen.add(m.written) !== undefined)
 }
 
 /**

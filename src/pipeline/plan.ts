@@ -23,7 +23,10 @@ export interface Plan {
   query: string
   /** The target's URL with the path and query. */
   url: string
-  /** The exact bytes the gateway checked (or their routed rewrite); undefined without a body. */
+  /**
+   * The exact bytes the gateway checked (or their routed rewrite): decoded from any
+   * Content-Encoding, a form re-encoded (ModelsRead.body); undefined without a body.
+   */
   body: Buffer | undefined
   /** Every request header the upstream gets but the framing ones (host, content-length), which the transport sets. */
   headers: OutgoingHeaders
@@ -44,6 +47,7 @@ export interface PlanInput {
   endpoint: RequestEndpoint
   method: string
   headers: IncomingHttpHeaders
+  /** The body as it came; what is sent is the body as it was read (`read.body`). */
   body: Buffer | undefined
   read: ModelsRead
   decision: Decision
@@ -54,8 +58,7 @@ export async function plan (input: PlanInput): Promise<Plan> {
   const route = decision.enforced ? decision.route : undefined
   let target = endpoint.upstream
   let pathAndQuery: { path: string, params: readonly QueryParam[] } = { path: endpoint.path.path, params: endpoint.path.params }
-  let body = input.body
-  let decodedBody = false
+  let body = read.body
   if (route !== undefined) {
     const routed = runtime.config.upstreams.get(route.upstream)
     // Config validation checks every route target: a missing one is a bug, never a fallback.
@@ -64,10 +67,7 @@ export async function plan (input: PlanInput): Promise<Plan> {
     target = routed
     const rewritten = rewrite(endpoint, read, read.rewrite, route.model)
     pathAndQuery = rewritten.pathAndQuery
-    if (rewritten.body !== undefined) {
-      body = rewritten.body
-      decodedBody = read.encoded
-    }
+    if (rewritten.body !== undefined) body = rewritten.body
   }
   const stripCredentials = target.stripClientCredentials || runtime.config.clients.size > 0
   const { path } = pathAndQuery
@@ -77,8 +77,11 @@ export async function plan (input: PlanInput): Promise<Plan> {
   // The end user's identity token is for the gateway alone.
   delete headers[DEFAULT_IDENTITY_HEADER]
   if (runtime.identity !== null) delete headers[runtime.identity.header]
-  // The rewritten body is sent decoded: there is no re-compressing what the client sent.
-  if (decodedBody) delete headers['content-encoding']
+  // The body goes as it was read: decoded (deflate alone has two readings, zlib and raw, that
+  // give different bytes), as the type that was parsed (a JSON body declared as a form is read
+  // as a form by some servers), a form with its new boundary.
+  if (read.decoded) delete headers['content-encoding']
+  if (read.contentType !== undefined) headers['content-type'] = read.contentType
   const url = `${target.url}${path}${query}`
   const sign = runtime.signers.get(target.name)
   if (sign !== undefined) {
@@ -115,8 +118,8 @@ function rewrite (endpoint: RequestEndpoint, read: ModelsRead, at: RewriteAt, mo
       return { pathAndQuery: { path: path.path, params: path.params.map((p) => (p.name === at.param ? { ...p, value: model, raw } : p)) } }
     }
     case 'member':
-      if (read.decoded === undefined) throw new GatewayError('internal', 'a body member to rewrite without a body')
-      return { pathAndQuery: { path: path.path, params: path.params }, body: replaceValue(read.decoded, at.member, model) }
+      if (read.body === undefined) throw new GatewayError('internal', 'a body member to rewrite without a body')
+      return { pathAndQuery: { path: path.path, params: path.params }, body: replaceValue(read.body, at.member, model) }
   }
 }
 

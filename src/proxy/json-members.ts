@@ -1,6 +1,6 @@
-// Byte offsets of the top-level members of a JSON object, so that the gateway can see every
-// `model` key (JSON.parse keeps only the last of duplicates; other parsers keep the first) and
-// rewrite one value while leaving every other byte of the body as it was.
+// Byte offsets of the members of a JSON object, so that the gateway can see every key (JSON.parse
+// keeps only the last of duplicates; other parsers keep the first) and rewrite one value while
+// leaving every other byte of the body as it was.
 // Input must already be valid JSON (JSON.parse succeeded): this scanner does not validate.
 // Structural characters are ASCII and never occur inside a multi-byte UTF-8 sequence, so
 // scanning bytes is exact.
@@ -102,6 +102,48 @@ export function arrayElements (buf: Buffer, member: Member): Member[] {
     if (buf[i] === COMMA) i = skipWs(buf, i + 1)
   }
   return out
+}
+
+/**
+ * How many object keys `buf` holds, duplicates included: every string followed by a colon.
+ * Compared with the keys JSON.parse kept, it tells whether any object repeats a key.
+ */
+export function keyCount (buf: Buffer): number {
+  let n = 0
+  let i = buf.indexOf(QUOTE)
+  while (i !== -1) {
+    const end = endOfString(buf, i)
+    if (buf[skipWs(buf, end)] === COLON) n++
+    i = buf.indexOf(QUOTE, end)
+  }
+  return n
+}
+
+/**
+ * The first key that appears twice in one object, and where that object is (`requests[0].params`,
+ * "" for the top level); null when none does. Slow: for the message of a refusal.
+ */
+export function firstDuplicateKey (buf: Buffer, span: Member = { key: '', start: 0, end: buf.length }, at = ''): { at: string, key: string } | null {
+  const first = buf[skipWs(buf, span.start)]
+  if (first === OPEN_ARR) {
+    for (const element of arrayElements(buf, { ...span, start: skipWs(buf, span.start) })) {
+      const found = firstDuplicateKey(buf, element, `${at}[${element.key}]`)
+      if (found !== null) return found
+    }
+    return null
+  }
+  if (first !== OPEN_OBJ) return null
+  const seen = new Set<string>()
+  const members = topLevelMembers(buf.subarray(span.start, span.end))
+  for (const m of members) {
+    if (seen.has(m.key)) return { at, key: m.key }
+    seen.add(m.key)
+  }
+  for (const m of members) {
+    const found = firstDuplicateKey(buf, { key: m.key, start: span.start + m.start, end: span.start + m.end }, at === '' ? m.key : `${at}.${m.key}`)
+    if (found !== null) return found
+  }
+  return null
 }
 
 /** `buf` with the bytes [start, end) replaced by `value` as JSON. */

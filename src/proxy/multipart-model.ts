@@ -1,38 +1,44 @@
 // The `model` field of a multipart/form-data body (OpenAI audio transcriptions and
-// translations, image edits), read with @fastify/busboy. Exactly one `model` field, a model id,
-// or the request is refused: the gateway never guesses which field a server would take.
-import { Busboy } from '@fastify/busboy'
+// translations, image edits), and the form as it is forwarded: re-encoded from what was read
+// (proxy/multipart-form.ts), so that the upstream reads the fields the gateway read. Exactly
+// one `model` field, a model id, and no other part whose name a server could take for it, or
+// the request is refused: the gateway never guesses which field a server would take.
 import { GatewayError } from '../errors.js'
+import { foldsTo } from './key-fold.js'
+import { encodeForm, parseForm } from './multipart-form.js'
 import { checkModelId } from './request-model.js'
 
-export async function modelFromMultipart (body: Buffer | undefined, contentType: string | undefined): Promise<string> {
+export interface MultipartRead {
+  model: string
+  /** The form re-encoded, and its Content-Type with the new boundary. */
+  body: Buffer
+  contentType: string
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+export function readMultipart (body: Buffer | undefined, contentType: string | undefined): MultipartRead {
   if (contentType === undefined || !/^multipart\/form-data\s*;/i.test(contentType)) {
     throw new GatewayError('invalid_request', 'this endpoint takes multipart/form-data with a "model" field')
   }
   if (body === undefined || body.length === 0) throw new GatewayError('invalid_request', 'the request has no body')
+  const parts = parseForm(body, contentType)
   const models: string[] = []
-  await new Promise<void>((resolve, reject) => {
-    let bb: InstanceType<typeof Busboy>
-    try {
-      bb = new Busboy({ headers: { 'content-type': contentType }, limits: { fieldSize: 1024, fields: 1000, parts: 1000 } })
-    } catch (err) {
-      reject(new GatewayError('invalid_request', 'the multipart body cannot be read (boundary)', { cause: err }))
-      return
+  for (const p of parts) {
+    if (p.name !== 'model') {
+      // ASP.NET binds form fields ignoring case; the gateway reads `model` only.
+      if (foldsTo(p.name, 'model')) throw new GatewayError('invalid_request', `the multipart body has a field "${p.name}", which servers that match names ignoring case read as "model"`)
+      continue
     }
-    bb.on('field', (name: string, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
-      if (name !== 'model') return
-      if (valueTruncated) reject(new GatewayError('invalid_request', '"model" is not a model id (too long)'))
-      models.push(value)
-    })
-    bb.on('file', (name: string, stream: NodeJS.ReadableStream) => {
-      if (name === 'model') reject(new GatewayError('invalid_request', '"model" must be a field, not a file'))
-      stream.resume()
-    })
-    bb.on('error', (err: unknown) => { reject(new GatewayError('invalid_request', 'the multipart body cannot be read', { cause: err })) })
-    bb.on('finish', () => { resolve() })
-    bb.end(body)
-  })
+    if (p.filename !== undefined) throw new GatewayError('invalid_request', '"model" must be a field, not a file')
+    try {
+      models.push(utf8.decode(p.data))
+    } catch {
+      throw new GatewayError('invalid_request', '"model" is not UTF-8')
+    }
+  }
   if (models.length === 0) throw new GatewayError('invalid_request', 'the multipart body has no "model" field')
   if (models.length > 1) throw new GatewayError('invalid_request', 'the multipart body has more than one "model" field; servers disagree on which one counts')
-  return checkModelId(models[0] ?? '', '')
+  const model = checkModelId(models[0] ?? '', '')
+  return { model, ...encodeForm(parts) }
 }

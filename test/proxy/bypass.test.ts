@@ -105,6 +105,14 @@ const ATTEMPTS: Attempt[] = [
   { name: 'Gemini, a batch embedding naming Claude in an item', path: '/gemini/v1beta/models/text-embedding-004:batchEmbedContents', headers: fromHK, body: '{"requests":[{"model":"models/claude-sonnet-4-5","content":{}}]}' },
   { name: 'Gemini, Claude in the body of an allowed path', path: '/gemini/v1beta/models/gemma-3-27b:generateContent', headers: fromHK, body: claude() },
   { name: 'OpenAI batches (models in an uploaded file)', path: '/openai/v1/batches', headers: fromHK, body: '{"input_file_id":"file-1","endpoint":"/v1/chat/completions","completion_window":"24h"}' },
+  // Models run from other fields than `model`, and keys other parsers read as `model`.
+  { name: 'Claude as a LiteLLM fallback of an allowed model', path: '/openai/v1/chat/completions', headers: fromHK, body: '{"model":"x-allowed","messages":[],"fallbacks":["claude-sonnet-4-5"]}' },
+  { name: 'Claude as an Anthropic fallback', headers: fromHK, body: '{"model":"x-allowed","max_tokens":8,"messages":[],"fallbacks":[{"model":"claude-sonnet-4-5"}]}' },
+  { name: 'Claude as an advisor tool', headers: fromHK, body: '{"model":"x-allowed","max_tokens":8,"messages":[],"tools":[{"type":"advisor_20260301","name":"advisor","model":"claude-sonnet-4-5"}]}' },
+  { name: 'Claude behind MODEL, which Go reads as model', path: '/openai/v1/chat/completions', headers: fromHK, body: '{"model":"x-allowed","MODEL":"claude-sonnet-4-5"}' },
+  { name: 'Claude behind a Kelvin-sign key Go folds to fallbacks', path: '/openai/v1/chat/completions', headers: fromHK, body: '{"model":"x-allowed","fallbac\u212as":["claude-sonnet-4-5"]}' },
+  { name: 'Claude in a part with a second Content-Disposition', path: '/openai/v1/audio/transcriptions', headers: { 'content-type': 'multipart/form-data; boundary=b', 'x-forwarded-for': HK }, body: '--b\r\ncontent-disposition: form-data; name="model"\r\ncontent-disposition: form-data; name="prompt"\r\n\r\nclaude-sonnet-4-5\r\n--b\r\ncontent-disposition: form-data; name="model"\r\n\r\nx-allowed\r\n--b--\r\n' },
+  { name: 'Claude in a Gemini batch\'s inlined request', path: '/gemini/v1beta/models/gemma-3-27b:batchGenerateContent', headers: fromHK, body: '{"batch":{"model":"models/gemma-3-27b","inputConfig":{"requests":{"requests":[{"request":{"model":"models/claude-sonnet-4-5"}}]}}}}' },
   { name: 'an absolute-form request target', raw: `POST http://evil.example/anthropic/v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-forwarded-for: ${HK}\r\ncontent-length: ${claude().length}\r\n\r\n${claude()}` },
 ]
 

@@ -81,7 +81,7 @@ policy:
     t.equal(agreeing.status, 200)
     const other = await send(path, { body: '{"requests":[{"model":"models/gemini-2.5-pro","content":{}}]}', headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES } })
     t.equal(other.status, 400)
-    t.equal(other.json().error.message, 'the path names model "gemini-embedding-001" and the body names "models/gemini-2.5-pro"; a request names one model')
+    t.equal(other.json().error.message, 'the path names model "gemini-embedding-001" and the body\'s "requests[0].model" names "models/gemini-2.5-pro"; a request names one model')
   })
 
   t.test('listing models names none: policy.default', async (t) => {

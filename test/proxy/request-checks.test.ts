@@ -71,7 +71,7 @@ t.test('request checks', async (t) => {
     t.equal(upstream.calls.length, before)
   })
 
-  t.test('a compressed body is decided on what it decodes to, and sent as it came', async (t) => {
+  t.test('a compressed body is decided on what it decodes to, and sent as it was decoded', async (t) => {
     const json = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1, messages: [] })
     for (const [coding, encode] of [['gzip', gzipSync], ['deflate', deflateSync], ['br', brotliCompressSync]] as const) {
       const packed = encode(Buffer.from(json))
@@ -80,8 +80,8 @@ t.test('request checks', async (t) => {
       const allowed = await post('/anthropic/v1/messages', packed, { 'content-encoding': coding })
       t.equal(allowed.status, 200, `${coding}: allowed`)
       const call = upstream.calls.at(-1)
-      t.ok(call?.body.equals(packed), `${coding}: the compressed bytes are forwarded as they came`)
-      t.equal(call?.headers['content-encoding'], coding)
+      t.equal(call?.body.toString(), json, `${coding}: the decoded bytes are forwarded, the ones that were checked`)
+      t.equal(call?.headers['content-encoding'], undefined, `${coding}: without a Content-Encoding`)
     }
     const twice = gzipSync(brotliCompressSync(Buffer.from(json)))
     t.equal((await post('/anthropic/v1/messages', twice, { 'content-encoding': 'br, gzip', 'x-forwarded-for': HONG_KONG })).status, 451, 'stacked codings are undone in reverse order')
