@@ -14,6 +14,11 @@ import { loadRuntime } from './runtime.js'
 import { BUILTIN_GROUPS } from './policy/builtin-groups.js'
 import { formatResults, runPolicyTests } from './policy-test.js'
 import { startGateway } from './server.js'
+import { candidateLocator, formatReplay, replay, ReplayError, type Change, type ReplayReport } from './evidence/replay.js'
+import { DatabaseError } from './geo/databases.js'
+import { createRuntime } from './runtime.js'
+
+const FAIL_ON = new Set(['newly-blocked', 'newly-allowed', 'newly-routed', 'changed'])
 
 const HELP = `geofence: a geofencing gateway in front of LLM provider APIs
 
@@ -41,6 +46,16 @@ Usage:
       a case may give request: "METHOD /upstream/path", headers?, body? instead of model). Prints each failure with
       the decision it got and why, then "N passed, N failed". Exit status 1 on any
       failure or when there are no cases, 2 when a file cannot be read.
+  geofence replay --config CANDIDATE.yaml --log FILE... [--databases FILE]... [--json]
+                  [--fail-on newly-blocked|newly-allowed|newly-routed|changed]
+      Every decision the log files recorded (- reads standard input), decided again
+      under the candidate policy: what was recorded (location, identity, client,
+      endpoint, models) is held fixed; with --databases, callers whose full address
+      was logged are located again. Prints what is unchanged, newly blocked, newly
+      allowed and newly routed (by rule, model, country and client) and the decision
+      ids of the changed ones; --json prints one object. Exit status 1 when a
+      --fail-on kind (a comma list, or repeated) occurred, 2 on a bad config or a
+      log line of an unknown schema.
   geofence groups [--json]
       The built-in jurisdiction groups, with their source and date.
   geofence --version (or -v)
@@ -97,7 +112,6 @@ async function main (argv: string[]): Promise<number> {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true })
       const file = positionals[0]
       if (file === undefined || positionals.length > 1) throw new UsageError('validate takes one FILE')
-      const { createRuntime } = await import('./runtime.js')
       const runtime = await createRuntime(await loadConfig(file), { identityKeys: false })
       process.stdout.write(`${file}: valid (policy revision ${runtime.policy.revision})\n`)
       return 0
@@ -146,6 +160,38 @@ async function main (argv: string[]): Promise<number> {
       const results = await runPolicyTests(positionals)
       process.stdout.write(formatResults(results))
       return results.length === 0 || results.some((r) => !r.ok) ? 1 : 0
+    }
+    case 'replay': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          config: { type: 'string', short: 'c' },
+          log: { type: 'string', multiple: true },
+          databases: { type: 'string', multiple: true },
+          json: { type: 'boolean', default: false },
+          'fail-on': { type: 'string', multiple: true },
+        },
+      })
+      const logs = [...(values.log ?? []), ...positionals]
+      if (values.config === undefined || logs.length === 0) throw new UsageError('replay needs --config CANDIDATE.yaml and --log FILE (one or more)')
+      const failOn = (values['fail-on'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '')
+      for (const f of failOn) {
+        if (!FAIL_ON.has(f)) throw new UsageError(`--fail-on takes ${[...FAIL_ON].join(', ')}, not "${f}"`)
+      }
+      const candidate = await createRuntime(await loadConfig(values.config), { identityKeys: false })
+      let report: ReplayReport
+      try {
+        const locator = values.databases === undefined ? undefined : await candidateLocator(candidate, values.databases.flatMap((d) => d.split(',')))
+        report = await replay(logs, candidate, locator === undefined ? {} : { locator })
+      } catch (err) {
+        if (err instanceof ReplayError || err instanceof DatabaseError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError((err as Error).message)
+        throw err
+      }
+      process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatReplay(report))
+      const failed = failOn.some((f) => (f === 'changed' ? report.changed.length : report[f.replace('-', '_') as Change]) > 0)
+      return failed ? 1 : 0
     }
     case 'groups': {
       const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } })
