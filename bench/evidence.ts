@@ -1,14 +1,20 @@
-// npx tsx bench/evidence.ts [LINES]: how fast `geofence replay` reads a decision log. It
+// npx tsx bench/evidence.ts [LINES]: how fast `geofence replay` reads a decision log, how fast
+// `geofence verify-log` checks a chained one, and what chaining costs per line written. It
 // writes LINES (default 1,000,000) decision lines as the gateway writes them (the stages run
 // in process for a mix of callers and models, each line serialized by pino), then replays the
 // file under a candidate policy and prints lines per second (after start-up: the candidate is
-// loaded first) and the process's peak RSS, which must not grow with the log.
-import { randomUUID } from 'node:crypto'
+// loaded first) and the process's peak RSS, which must not grow with the log. Then it writes
+// 100,000 lines through the log chain (logging.integrity), verifies them, and times pino with
+// and without the chain in interleaved rounds (the fastest round of each).
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { createWriteStream, mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseConfig } from '../src/config/load.js'
+import { keyId } from '../src/config/signing-keys.js'
+import { LogChain } from '../src/evidence/log-chain.js'
 import { replay } from '../src/evidence/replay.js'
+import { verifyLog } from '../src/evidence/verify-log.js'
 import { createLogger } from '../src/observability/logger.js'
 import { beginRequest, decideRequest } from '../src/pipeline/request.js'
 import { decisionRecord } from '../src/pipeline/record.js'
@@ -78,3 +84,33 @@ clearInterval(sampler)
 console.log(`replay: ${report.lines.toLocaleString('en-US')} lines in ${seconds.toFixed(2)} s = ${Math.round(report.lines / seconds).toLocaleString('en-US')} lines/s`)
 console.log(`  unchanged ${report.unchanged}, newly blocked ${report.newly_blocked}, newly allowed ${report.newly_allowed}, newly routed ${report.newly_routed}, changed ids ${report.changed.length}`)
 console.log(`  RSS before ${(rssBefore / 2 ** 20).toFixed(0)} MiB, peak ${(peak / 2 ** 20).toFixed(0)} MiB`)
+
+// The chained log: 100,000 lines verified, and the cost of chaining per line written.
+const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+const signing = { key: privateKey, id: keyId(privateKey), algorithm: 'ed25519' as const }
+const chained: string[] = []
+const chain = new LogChain({ write: (s: string) => { chained.push(s) } }, { integrity: { key: signing, checkpointEvery: 10_000, checkpointIntervalMs: 3_600_000, checkpointFile: null }, slot: 'main', config: 'recorded.yaml', policyRevision: recorded.policy.revision }, null)
+const chainLogger = createLogger('info', chain)
+for (let i = 0; i < 99_990; i++) chainLogger.info({ ...templates[i % templates.length], decision_id: randomUUID(), duration_ms: (i % 900) / 10 }, 'decision')
+chain.close()
+const chainedLog = join(dir, 'chained.log')
+const chainedOut = createWriteStream(chainedLog)
+chainedOut.end(chained.join(''))
+await new Promise<void>((resolve) => chainedOut.once('finish', () => { resolve() }))
+t = performance.now()
+const verified = await verifyLog([chainedLog], { publicKeys: [{ key: publicKey, id: keyId(publicKey), algorithm: 'ed25519' }] })
+console.log(`verify-log: ${verified.lines.toLocaleString('en-US')} lines in ${((performance.now() - t) / 1000).toFixed(2)} s, ${verified.ok ? 'verified' : 'NOT VERIFIED'}`)
+
+let bytesOut = 0
+const sink = { write: (s: string) => { bytesOut += s.length } }
+const loggers = { plain: createLogger('info', sink), chained: createLogger('info', new LogChain(sink, { integrity: { key: signing, checkpointEvery: 10_000, checkpointIntervalMs: 3_600_000, checkpointFile: null }, slot: 'main', config: 'x', policyRevision: 'x' }, null)) }
+const best = { plain: Infinity, chained: Infinity }
+const sample = templates[0] ?? {}
+for (let round = 0; round < 10; round++) {
+  for (const name of ['plain', 'chained'] as const) {
+    const started = performance.now()
+    for (let i = 0; i < 50_000; i++) loggers[name].info(sample, 'decision')
+    best[name] = Math.min(best[name], (performance.now() - started) / 50_000 * 1000)
+  }
+}
+console.log(`a decision line through pino: ${best.plain.toFixed(2)} us; chained: ${best.chained.toFixed(2)} us (+${(best.chained - best.plain).toFixed(2)} us a line)`)

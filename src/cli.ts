@@ -16,6 +16,8 @@ import { formatResults, runPolicyTests } from './policy-test.js'
 import { startGateway } from './server.js'
 import { candidateLocator, formatReplay, replay, ReplayError, type Change, type ReplayReport } from './evidence/replay.js'
 import { DatabaseError } from './geo/databases.js'
+import { formatVerify, readCheckpoints, verifyLog, type VerifyReport } from './evidence/verify-log.js'
+import { readPublicKey } from './config/signing-keys.js'
 import { createRuntime } from './runtime.js'
 
 const FAIL_ON = new Set(['newly-blocked', 'newly-allowed', 'newly-routed', 'changed'])
@@ -56,6 +58,13 @@ Usage:
       ids of the changed ones; --json prints one object. Exit status 1 when a
       --fail-on kind (a comma list, or repeated) occurred, 2 on a bad config or a
       log line of an unknown schema.
+  geofence verify-log FILE... --public-key FILE [--checkpoints FILE] [--json]
+      Whether a log written with logging.integrity is the one the gateway wrote: per
+      chain (one per process), the first line that was changed, removed, inserted or
+      reordered, checkpoints whose signature does not verify with a given public key
+      (repeat --public-key for several), and lines after the last checkpoint that no
+      signature covers. --checkpoints: the checkpoint file, to see a truncated chain.
+      Exit status 0 when verified, 1 when tampered, 2 when a file cannot be read.
   geofence groups [--json]
       The built-in jurisdiction groups, with their source and date.
   geofence --version (or -v)
@@ -192,6 +201,34 @@ async function main (argv: string[]): Promise<number> {
       process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatReplay(report))
       const failed = failOn.some((f) => (f === 'changed' ? report.changed.length : report[f.replace('-', '_') as Change]) > 0)
       return failed ? 1 : 0
+    }
+    case 'verify-log': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          'public-key': { type: 'string', multiple: true },
+          checkpoints: { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+      })
+      if (positionals.length === 0 || values['public-key'] === undefined) throw new UsageError('verify-log needs FILE... and --public-key FILE')
+      const publicKeys = values['public-key'].map((f) => {
+        const key = readPublicKey(`file:${f}`)
+        if ('problem' in key) throw new UsageError(`--public-key ${f}: ${key.problem}`)
+        return key
+      })
+      let report: VerifyReport
+      try {
+        const checkpoints = values.checkpoints === undefined ? undefined : await readCheckpoints(values.checkpoints)
+        report = await verifyLog(positionals, { publicKeys, ...(checkpoints === undefined ? {} : { checkpoints }) })
+      } catch (err) {
+        if (typeof (err as NodeJS.ErrnoException).code === 'string') throw new UsageError((err as Error).message)
+        throw err
+      }
+      process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatVerify(report))
+      return report.ok ? 0 : 1
     }
     case 'groups': {
       const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } })

@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify'
 import type { DestinationStream, Logger } from 'pino'
 import { buildApp } from './app.js'
 import { buildAdmin, type AdminState } from './observability/admin.js'
-import { createLogger } from './observability/logger.js'
+import { createLogger, processDestination } from './observability/logger.js'
+import { currentSlot, openLogChain } from './evidence/log-chain.js'
 import { Metrics } from './observability/metrics.js'
 import { Reloader, type ReloaderOptions, type ReloadResult } from './reload.js'
 import type { IdentityObserver } from './identity/verifier.js'
@@ -64,7 +65,11 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   }
   ref.current = await loadRuntime(configFile, { observer, identityObserver })
   const { config } = ref.current
-  const logger = createLogger(config.logging.level, opts.destination)
+  const sink = opts.destination ?? processDestination()
+  // logging.integrity: every line chained, checkpoints signed (read at start only).
+  const { integrity } = config.logging
+  const chain = integrity === null ? null : await openLogChain(sink, { integrity, slot: currentSlot(), config: config.file, policyRevision: ref.current.policy.revision })
+  const logger = createLogger(config.logging.level, chain ?? sink)
   log = logger
   const app = await buildApp(ref, { logger, metrics })
   const state: AdminState = {
@@ -118,6 +123,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
       }
       await admin.close()
       logger.info({ outcome }, 'stopped')
+      chain?.close()
       logger.flush()
     })()
     return closing

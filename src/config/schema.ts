@@ -198,6 +198,17 @@ export const CONFIG_SCHEMA = {
         level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
         client_ip: { enum: ['full', 'truncated', 'hashed'] },
         client_ip_key: { type: 'string' },
+        integrity: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['key'],
+          properties: {
+            key: { type: 'string', minLength: 1 },
+            checkpoint_every: { type: 'integer', minimum: 1 },
+            checkpoint_interval: sizeOrDuration,
+            checkpoint_file: { type: 'string', minLength: 1 },
+          },
+        },
       },
     },
     identity: {
@@ -216,6 +227,13 @@ export const CONFIG_SCHEMA = {
     },
   },
 } as const
+
+export interface RawIntegrity {
+  key: string
+  checkpoint_every?: number
+  checkpoint_interval?: string | number
+  checkpoint_file?: string
+}
 
 /** The file as written, after the schema has passed (keys as in YAML). */
 export interface RawRule {
@@ -287,6 +305,6 @@ export interface RawConfig {
     jurisdiction?: JurisdictionSource[]
     rules: RawRule[]
   }
-  logging?: { level?: string, client_ip?: 'full' | 'truncated' | 'hashed', client_ip_key?: string }
+  logging?: { level?: string, client_ip?: 'full' | 'truncated' | 'hashed', client_ip_key?: string, integrity?: RawIntegrity }
   identity?: RawIdentity
 }

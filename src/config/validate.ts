@@ -13,6 +13,7 @@ import type { JurisdictionSource, PolicySettings, RuleAction, RuleConfig } from 
 import { DEFAULT_JURISDICTION, isEntityEntry, jurisdictionSources, ruleEntities, validateIdentity, type IdentityConfig } from './identity.js'
 import type { RawConfig } from './schema.js'
 import { parseDuration, parseSize } from './units.js'
+import { validateIntegrity, type IntegrityConfig } from './evidence.js'
 import { NAME, validateUpstreams, type UpstreamConfig } from './upstreams.js'
 
 export { DEFAULT_TIMEOUTS, type UpstreamConfig, type UpstreamTimeouts } from './upstreams.js'
@@ -61,7 +62,8 @@ export interface Config {
   policy: PolicySettings
   /** Whose identity tokens are believed (identity:), or null without that section. */
   identity: IdentityConfig | null
-  logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null }
+  /** integrity: the decision log chained and its checkpoints signed (read at start only), or null. */
+  logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null, integrity: IntegrityConfig | null }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
 }
@@ -108,6 +110,8 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     problem(['logging', 'client_ip_key'], 'client_ip: hashed needs a secret key of at least 16 characters (write client_ip_key: "${GEOFENCE_IP_KEY}")')
     clientIpKey = null
   }
+
+  const integrity = validateIntegrity(raw.logging?.integrity, problem, duration)
 
   const trustedProxies: Array<readonly [string, number]> = []
   for (const [i, text] of (raw.client_ip?.trusted_proxies ?? []).entries()) {
@@ -258,7 +262,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         rules,
       },
       identity,
-      logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey },
+      logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey, integrity },
       position: ctx.position,
     },
   }
