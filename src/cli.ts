@@ -4,7 +4,7 @@
 import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { AggregatorRegistry } from 'prom-client'
-import { READY_MESSAGE, runPrimary } from './cluster.js'
+import { POLICY_KEYS_ENV, READY_MESSAGE, runPrimary } from './cluster.js'
 import { ConfigError } from './errors.js'
 import { loadConfig } from './config/load.js'
 import { readFile } from 'node:fs/promises'
@@ -17,7 +17,8 @@ import { startGateway } from './server.js'
 import { candidateLocator, formatReplay, replay, ReplayError, type Change, type ReplayReport } from './evidence/replay.js'
 import { DatabaseError } from './geo/databases.js'
 import { formatVerify, readCheckpoints, verifyLog, type VerifyReport } from './evidence/verify-log.js'
-import { readPublicKey } from './config/signing-keys.js'
+import { readPrivateKey, readPublicKey, type SigningKey } from './config/signing-keys.js'
+import { signPolicy } from './config/policy-signature.js'
 import { createRuntime } from './runtime.js'
 
 const FAIL_ON = new Set(['newly-blocked', 'newly-allowed', 'newly-routed', 'changed'])
@@ -58,6 +59,10 @@ Usage:
       ids of the changed ones; --json prints one object. Exit status 1 when a
       --fail-on kind (a comma list, or repeated) occurred, 2 on a bad config or a
       log line of an unknown schema.
+  geofence sign --key KEY FILE
+      Sign a config for policy_signature: writes FILE.sig, a signature (Ed25519 or
+      ECDSA P-256, KEY a PKCS#8 PEM private key) over FILE's bytes and those of the
+      trust files it names (jwks_file, TLS CA files).
   geofence verify-log FILE... --public-key FILE [--checkpoints FILE] [--json]
       Whether a log written with logging.integrity is the one the gateway wrote: per
       chain (one per process), the first line that was changed, removed, inserted or
@@ -100,7 +105,7 @@ async function main (argv: string[]): Promise<number> {
         await runPrimary(config)
         return -1
       }
-      const gw = await startGateway(values.config, { admin: !cluster.isWorker })
+      const gw = await startGateway(values.config, { admin: !cluster.isWorker, ...workerPolicyKeys() })
       if (cluster.isWorker) {
         // prom-client answers the primary's metric requests from listeners that only its
         // AggregatorRegistry constructor installs, so a worker constructs one too.
@@ -122,7 +127,8 @@ async function main (argv: string[]): Promise<number> {
       const file = positionals[0]
       if (file === undefined || positionals.length > 1) throw new UsageError('validate takes one FILE')
       const runtime = await createRuntime(await loadConfig(file), { identityKeys: false })
-      process.stdout.write(`${file}: valid (policy revision ${runtime.policy.revision})\n`)
+      const signed = runtime.config.policyKey === null ? '' : `, signed by key ${runtime.config.policyKey}`
+      process.stdout.write(`${file}: valid (policy revision ${runtime.policy.revision}${signed})\n`)
       return 0
     }
     case 'explain': {
@@ -154,7 +160,7 @@ async function main (argv: string[]): Promise<number> {
       if (values.request === undefined) {
         result = await explain(values.config, values.ip, values.model ?? '', values.upstream, values.client, given)
       } else {
-        const runtime = await loadRuntime(values.config, { identityKeys: given !== undefined && 'token' in given })
+        const runtime = await loadRuntime(values.config, { identityKeys: given !== undefined && 'token' in given, policyKeys: null })
         const identity = await identityOf(runtime, given)
         result = 'problem' in identity ? identity : await explainRequest(runtime, values.ip, await requestToExplain(values.request, values.header ?? [], values.body), values.client, identity.identity)
         runtime.identity?.close()
@@ -189,7 +195,8 @@ async function main (argv: string[]): Promise<number> {
       for (const f of failOn) {
         if (!FAIL_ON.has(f)) throw new UsageError(`--fail-on takes ${[...FAIL_ON].join(', ')}, not "${f}"`)
       }
-      const candidate = await createRuntime(await loadConfig(values.config), { identityKeys: false })
+      // The candidate is replayed before it is signed: its signature is not checked.
+      const candidate = await createRuntime(await loadConfig(values.config, process.env, { policyKeys: null }), { identityKeys: false })
       let report: ReplayReport
       try {
         const locator = values.databases === undefined ? undefined : await candidateLocator(candidate, values.databases.flatMap((d) => d.split(',')))
@@ -201,6 +208,18 @@ async function main (argv: string[]): Promise<number> {
       process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatReplay(report))
       const failed = failOn.some((f) => (f === 'changed' ? report.changed.length : report[f.replace('-', '_') as Change]) > 0)
       return failed ? 1 : 0
+    }
+    case 'sign': {
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { key: { type: 'string' } } })
+      const file = positionals[0]
+      if (values.key === undefined || file === undefined || positionals.length > 1) throw new UsageError('sign needs --key KEY and one config FILE')
+      const key = readPrivateKey(`file:${values.key}`)
+      if ('problem' in key) throw new UsageError(`--key ${values.key}: ${key.problem}`)
+      const signed = await signPolicy(file, key)
+      if ('problem' in signed) throw new UsageError(`cannot sign ${file}: ${signed.problem}`)
+      const covered = signed.signature.files.map((f) => `\n  ${f.path} (sha256 ${f.sha256})`).join('')
+      process.stdout.write(`${signed.sigFile}: ${file} (sha256 ${signed.signature.config_sha256}) signed by key ${key.id} (${key.algorithm})${covered === '' ? '' : `, with the trust files it names:${covered}`}\n`)
+      return 0
     }
     case 'verify-log': {
       const { values, positionals } = parseArgs({
@@ -289,4 +308,19 @@ function claimsArgument (text: string): Record<string, unknown> {
   }
   if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new UsageError('--identity takes a JSON object of claims')
   return claims as Record<string, unknown>
+}
+
+/** A cluster worker requires the signatures the primary read policy_signature for at start. */
+function workerPolicyKeys (): { policyKeys?: readonly SigningKey[] | null } {
+  const given = process.env[POLICY_KEYS_ENV]
+  if (!cluster.isWorker || given === undefined) return {}
+  const pems = JSON.parse(given) as string[] | null
+  if (pems === null) return { policyKeys: null }
+  return {
+    policyKeys: pems.map((pem) => {
+      const key = readPublicKey(pem)
+      if ('problem' in key) throw new Error(`the primary's policy_signature key: ${key.problem}`)
+      return key
+    }),
+  }
 }

@@ -11,6 +11,8 @@ import { createLogger, processDestination } from './observability/logger.js'
 import { SLOT_ENV, openLogChain } from './evidence/log-chain.js'
 
 export const READY_MESSAGE = 'geofence:ready'
+/** The policy_signature keys the primary read at start (SPKI PEMs, JSON; null: none), for every worker it forks. */
+export const POLICY_KEYS_ENV = 'GEOFENCE_POLICY_KEYS'
 
 export async function runPrimary (config: Config): Promise<void> {
   const { integrity } = config.logging
@@ -20,10 +22,12 @@ export async function runPrimary (config: Config): Promise<void> {
   const ready = new Set<number>()
   let stopping = false
 
+  // A worker started later (a replacement) requires what the primary required at start, whatever the file says by then.
+  const policyKeys = JSON.stringify(config.policySignature?.keys.map((k) => k.key.export({ type: 'spki', format: 'pem' })) ?? null)
   // Each worker keeps its slot across replacements: its new log chain names the last one's checkpoint.
   const slots = new Map<number, string>()
   const fork = (slot: string): Worker => {
-    const worker = cluster.fork({ [SLOT_ENV]: slot })
+    const worker = cluster.fork({ [SLOT_ENV]: slot, [POLICY_KEYS_ENV]: policyKeys })
     slots.set(worker.id, slot)
     worker.on('message', (msg: unknown) => {
       if (msg === READY_MESSAGE) ready.add(worker.id)

@@ -1,7 +1,8 @@
-// The config of the compliance evidence: the tamper-evident decision log (logging.integrity).
+// The config of the compliance evidence: the tamper-evident decision log (logging.integrity)
+// and the keys a signed policy must verify with (policy_signature; config/policy-signature.ts).
 import { resolve } from 'node:path'
 import type { RawIntegrity } from './schema.js'
-import { readPrivateKey, type SigningKey } from './signing-keys.js'
+import { readPrivateKey, readPublicKey, type SigningKey } from './signing-keys.js'
 
 export const DEFAULT_CHECKPOINT_EVERY = 10_000
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 60_000
@@ -34,4 +35,20 @@ export function validateIntegrity (raw: RawIntegrity | undefined, problem: Probl
     checkpointIntervalMs,
     checkpointFile: raw.checkpoint_file === undefined ? null : resolve(raw.checkpoint_file),
   }
+}
+
+/** policy_signature: the config (and the trust files it names) must be signed by one of these keys. */
+export interface PolicySignatureConfig {
+  keys: readonly SigningKey[]
+}
+
+export function validatePolicySignature (raw: { public_keys: string[] } | undefined, problem: Problem): PolicySignatureConfig | null {
+  if (raw === undefined) return null
+  const keys: SigningKey[] = []
+  for (const [i, value] of raw.public_keys.entries()) {
+    const key = readPublicKey(value)
+    if ('problem' in key) problem(['policy_signature', 'public_keys', i], `${key.problem} (write "file:/etc/llm-geofence/policy-signing.pub")`)
+    else keys.push(key)
+  }
+  return keys.length === raw.public_keys.length ? { keys } : null
 }

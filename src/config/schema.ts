@@ -225,6 +225,12 @@ export const CONFIG_SCHEMA = {
         issuers: { type: 'array', items: issuer, minItems: 1 },
       },
     },
+    policy_signature: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['public_keys'],
+      properties: { public_keys: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 } },
+    },
   },
 } as const
 
@@ -307,4 +313,5 @@ export interface RawConfig {
   }
   logging?: { level?: string, client_ip?: 'full' | 'truncated' | 'hashed', client_ip_key?: string, integrity?: RawIntegrity }
   identity?: RawIdentity
+  policy_signature?: { public_keys: string[] }
 }

@@ -21,6 +21,8 @@ export const DECISION_SCHEMA = 1
 export interface DecisionRecord {
   decision_id: string
   policy_revision: string
+  /** The key that signed the revision (policy_signature), when one must. */
+  policy_key?: string
   client_ip: string | null
   path: string
   schema: typeof DECISION_SCHEMA
@@ -68,18 +70,17 @@ export function decisionRecord (st: RequestState, method: string, url: string, s
   const q = url.indexOf('?')
   const decision = st.decision ?? { action: 'block', enforced: true, rule: null, reason: 'the request ended before a decision' }
   // Built in the order of DecisionRecord: optional fields are added where they belong.
-  const record = {
-    decision_id: st.decisionId,
-    policy_revision: st.runtime.policy.revision,
-    client_ip: st.runtime.presentIp(st.client.ip),
-    // The query string is left out: some APIs carry a key in it (Gemini's ?key=).
-    path: q === -1 ? url : url.slice(0, q),
-    schema: DECISION_SCHEMA,
-    ip_source: st.client.source,
-    country: st.location.country,
-    registered_country: st.location.registeredCountry,
-    location_source: st.location.source,
-  } as DecisionRecord
+  const record = { decision_id: st.decisionId, policy_revision: st.runtime.policy.revision } as DecisionRecord
+  const { policyKey } = st.runtime.config
+  if (policyKey !== null) record.policy_key = policyKey
+  record.client_ip = st.runtime.presentIp(st.client.ip)
+  // The query string is left out: some APIs carry a key in it (Gemini's ?key=).
+  record.path = q === -1 ? url : url.slice(0, q)
+  record.schema = DECISION_SCHEMA
+  record.ip_source = st.client.source
+  record.country = st.location.country
+  record.registered_country = st.location.registeredCountry
+  record.location_source = st.location.source
   const why = st.client.problem ?? st.location.reason
   if (why !== undefined) record.location_reason = why
   if (st.location.subdivisions.length > 0) record.subdivisions = st.location.subdivisions
