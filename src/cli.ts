@@ -4,7 +4,7 @@
 import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { AggregatorRegistry } from 'prom-client'
-import { READY_MESSAGE, runPrimary } from './cluster.js'
+import { POLICY_KEYS_ENV, READY_MESSAGE, runPrimary } from './cluster.js'
 import { ConfigError } from './errors.js'
 import { loadConfig } from './config/load.js'
 import { readFile } from 'node:fs/promises'
@@ -14,6 +14,14 @@ import { loadRuntime } from './runtime.js'
 import { BUILTIN_GROUPS } from './policy/builtin-groups.js'
 import { formatResults, runPolicyTests } from './policy-test.js'
 import { startGateway } from './server.js'
+import { candidateLocator, formatReplay, replay, ReplayError, type Change, type ReplayReport } from './evidence/replay.js'
+import { DatabaseError } from './geo/databases.js'
+import { formatVerify, readCheckpoints, verifyLog, type VerifyReport } from './evidence/verify-log.js'
+import { readPrivateKey, readPublicKey, type SigningKey } from './config/signing-keys.js'
+import { signPolicy } from './config/policy-signature.js'
+import { createRuntime } from './runtime.js'
+
+const FAIL_ON = new Set(['newly-blocked', 'newly-allowed', 'newly-routed', 'changed'])
 
 const HELP = `geofence: a geofencing gateway in front of LLM provider APIs
 
@@ -41,6 +49,27 @@ Usage:
       a case may give request: "METHOD /upstream/path", headers?, body? instead of model). Prints each failure with
       the decision it got and why, then "N passed, N failed". Exit status 1 on any
       failure or when there are no cases, 2 when a file cannot be read.
+  geofence replay --config CANDIDATE.yaml --log FILE... [--databases FILE]... [--json]
+                  [--fail-on newly-blocked|newly-allowed|newly-routed|changed]
+      Every decision the log files recorded (- reads standard input), decided again
+      under the candidate policy: what was recorded (location, identity, client,
+      endpoint, models) is held fixed; with --databases, callers whose full address
+      was logged are located again. Prints what is unchanged, newly blocked, newly
+      allowed and newly routed (by rule, model, country and client) and the decision
+      ids of the changed ones; --json prints one object. Exit status 1 when a
+      --fail-on kind (a comma list, or repeated) occurred, 2 on a bad config or a
+      log line of an unknown schema.
+  geofence sign --key KEY FILE
+      Sign a config for policy_signature: writes FILE.sig, a signature (Ed25519 or
+      ECDSA P-256, KEY a PKCS#8 PEM private key) over FILE's bytes and those of the
+      trust files it names (jwks_file, TLS CA files).
+  geofence verify-log FILE... --public-key FILE [--checkpoints FILE] [--json]
+      Whether a log written with logging.integrity is the one the gateway wrote: per
+      chain (one per process), the first line that was changed, removed, inserted or
+      reordered, checkpoints whose signature does not verify with a given public key
+      (repeat --public-key for several), and lines after the last checkpoint that no
+      signature covers. --checkpoints: the checkpoint file, to see a truncated chain.
+      Exit status 0 when verified, 1 when tampered, 2 when a file cannot be read.
   geofence groups [--json]
       The built-in jurisdiction groups, with their source and date.
   geofence --version (or -v)
@@ -76,7 +105,7 @@ async function main (argv: string[]): Promise<number> {
         await runPrimary(config)
         return -1
       }
-      const gw = await startGateway(values.config, { admin: !cluster.isWorker })
+      const gw = await startGateway(values.config, { admin: !cluster.isWorker, ...workerPolicyKeys() })
       if (cluster.isWorker) {
         // prom-client answers the primary's metric requests from listeners that only its
         // AggregatorRegistry constructor installs, so a worker constructs one too.
@@ -97,9 +126,9 @@ async function main (argv: string[]): Promise<number> {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true })
       const file = positionals[0]
       if (file === undefined || positionals.length > 1) throw new UsageError('validate takes one FILE')
-      const { createRuntime } = await import('./runtime.js')
       const runtime = await createRuntime(await loadConfig(file), { identityKeys: false })
-      process.stdout.write(`${file}: valid (policy revision ${runtime.policy.revision})\n`)
+      const signed = runtime.config.policyKey === null ? '' : `, signed by key ${runtime.config.policyKey}`
+      process.stdout.write(`${file}: valid (policy revision ${runtime.policy.revision}${signed})\n`)
       return 0
     }
     case 'explain': {
@@ -131,7 +160,7 @@ async function main (argv: string[]): Promise<number> {
       if (values.request === undefined) {
         result = await explain(values.config, values.ip, values.model ?? '', values.upstream, values.client, given)
       } else {
-        const runtime = await loadRuntime(values.config, { identityKeys: given !== undefined && 'token' in given })
+        const runtime = await loadRuntime(values.config, { identityKeys: given !== undefined && 'token' in given, policyKeys: null })
         const identity = await identityOf(runtime, given)
         result = 'problem' in identity ? identity : await explainRequest(runtime, values.ip, await requestToExplain(values.request, values.header ?? [], values.body), values.client, identity.identity)
         runtime.identity?.close()
@@ -146,6 +175,79 @@ async function main (argv: string[]): Promise<number> {
       const results = await runPolicyTests(positionals)
       process.stdout.write(formatResults(results))
       return results.length === 0 || results.some((r) => !r.ok) ? 1 : 0
+    }
+    case 'replay': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          config: { type: 'string', short: 'c' },
+          log: { type: 'string', multiple: true },
+          databases: { type: 'string', multiple: true },
+          json: { type: 'boolean', default: false },
+          'fail-on': { type: 'string', multiple: true },
+        },
+      })
+      const logs = [...(values.log ?? []), ...positionals]
+      if (values.config === undefined || logs.length === 0) throw new UsageError('replay needs --config CANDIDATE.yaml and --log FILE (one or more)')
+      const failOn = (values['fail-on'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '')
+      for (const f of failOn) {
+        if (!FAIL_ON.has(f)) throw new UsageError(`--fail-on takes ${[...FAIL_ON].join(', ')}, not "${f}"`)
+      }
+      // The candidate is replayed before it is signed: its signature is not checked.
+      const candidate = await createRuntime(await loadConfig(values.config, process.env, { policyKeys: null }), { identityKeys: false })
+      let report: ReplayReport
+      try {
+        const locator = values.databases === undefined ? undefined : await candidateLocator(candidate, values.databases.flatMap((d) => d.split(',')))
+        report = await replay(logs, candidate, locator === undefined ? {} : { locator })
+      } catch (err) {
+        if (err instanceof ReplayError || err instanceof DatabaseError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError((err as Error).message)
+        throw err
+      }
+      process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatReplay(report))
+      const failed = failOn.some((f) => (f === 'changed' ? report.changed.length : report[f.replace('-', '_') as Change]) > 0)
+      return failed ? 1 : 0
+    }
+    case 'sign': {
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { key: { type: 'string' } } })
+      const file = positionals[0]
+      if (values.key === undefined || file === undefined || positionals.length > 1) throw new UsageError('sign needs --key KEY and one config FILE')
+      const key = readPrivateKey(`file:${values.key}`)
+      if ('problem' in key) throw new UsageError(`--key ${values.key}: ${key.problem}`)
+      const signed = await signPolicy(file, key)
+      if ('problem' in signed) throw new UsageError(`cannot sign ${file}: ${signed.problem}`)
+      const covered = signed.signature.files.map((f) => `\n  ${f.path} (sha256 ${f.sha256})`).join('')
+      process.stdout.write(`${signed.sigFile}: ${file} (sha256 ${signed.signature.config_sha256}) signed by key ${key.id} (${key.algorithm})${covered === '' ? '' : `, with the trust files it names:${covered}`}\n`)
+      return 0
+    }
+    case 'verify-log': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          'public-key': { type: 'string', multiple: true },
+          checkpoints: { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+      })
+      if (positionals.length === 0 || values['public-key'] === undefined) throw new UsageError('verify-log needs FILE... and --public-key FILE')
+      const publicKeys = values['public-key'].map((f) => {
+        const key = readPublicKey(`file:${f}`)
+        if ('problem' in key) throw new UsageError(`--public-key ${f}: ${key.problem}`)
+        return key
+      })
+      let report: VerifyReport
+      try {
+        const checkpoints = values.checkpoints === undefined ? undefined : await readCheckpoints(values.checkpoints)
+        report = await verifyLog(positionals, { publicKeys, ...(checkpoints === undefined ? {} : { checkpoints }) })
+      } catch (err) {
+        if (typeof (err as NodeJS.ErrnoException).code === 'string') throw new UsageError((err as Error).message)
+        throw err
+      }
+      process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatVerify(report))
+      return report.ok ? 0 : 1
     }
     case 'groups': {
       const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } })
@@ -206,4 +308,19 @@ function claimsArgument (text: string): Record<string, unknown> {
   }
   if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new UsageError('--identity takes a JSON object of claims')
   return claims as Record<string, unknown>
+}
+
+/** A cluster worker requires the signatures the primary read policy_signature for at start. */
+function workerPolicyKeys (): { policyKeys?: readonly SigningKey[] | null } {
+  const given = process.env[POLICY_KEYS_ENV]
+  if (!cluster.isWorker || given === undefined) return {}
+  const pems = JSON.parse(given) as string[] | null
+  if (pems === null) return { policyKeys: null }
+  return {
+    policyKeys: pems.map((pem) => {
+      const key = readPublicKey(pem)
+      if ('problem' in key) throw new Error(`the primary's policy_signature key: ${key.problem}`)
+      return key
+    }),
+  }
 }

@@ -7,18 +7,28 @@ import cluster, { type Worker } from 'node:cluster'
 import { AggregatorRegistry } from 'prom-client'
 import fastify from 'fastify'
 import type { Config } from './config/load.js'
-import { createLogger } from './observability/logger.js'
+import { createLogger, processDestination } from './observability/logger.js'
+import { SLOT_ENV, openLogChain } from './evidence/log-chain.js'
 
 export const READY_MESSAGE = 'geofence:ready'
+/** The policy_signature keys the primary read at start (SPKI PEMs, JSON; null: none), for every worker it forks. */
+export const POLICY_KEYS_ENV = 'GEOFENCE_POLICY_KEYS'
 
 export async function runPrimary (config: Config): Promise<void> {
-  const logger = createLogger(config.logging.level)
+  const { integrity } = config.logging
+  const chain = integrity === null ? null : await openLogChain(processDestination(), { integrity, slot: 'primary', config: config.file, policyRevision: config.revision })
+  const logger = createLogger(config.logging.level, chain ?? undefined)
   const aggregator = new AggregatorRegistry()
   const ready = new Set<number>()
   let stopping = false
 
-  const fork = (): Worker => {
-    const worker = cluster.fork()
+  // A worker started later (a replacement) requires what the primary required at start, whatever the file says by then.
+  const policyKeys = JSON.stringify(config.policySignature?.keys.map((k) => k.key.export({ type: 'spki', format: 'pem' })) ?? null)
+  // Each worker keeps its slot across replacements: its new log chain names the last one's checkpoint.
+  const slots = new Map<number, string>()
+  const fork = (slot: string): Worker => {
+    const worker = cluster.fork({ [SLOT_ENV]: slot, [POLICY_KEYS_ENV]: policyKeys })
+    slots.set(worker.id, slot)
     worker.on('message', (msg: unknown) => {
       if (msg === READY_MESSAGE) ready.add(worker.id)
     })
@@ -28,7 +38,7 @@ export async function runPrimary (config: Config): Promise<void> {
     ready.delete(worker.id)
     if (stopping) return
     logger.error({ worker: worker.id, code, signal }, 'worker died; starting another')
-    fork()
+    fork(slots.get(worker.id) ?? `worker-${String(worker.id)}`)
   })
 
   const admin = fastify({ logger: false })
@@ -42,7 +52,7 @@ export async function runPrimary (config: Config): Promise<void> {
     return aggregator.clusterMetrics()
   })
   await admin.listen({ host: config.admin.host, port: config.admin.port })
-  for (let i = 0; i < config.server.workers; i++) fork()
+  for (let i = 1; i <= config.server.workers; i++) fork(`worker-${String(i)}`)
   logger.info({ workers: config.server.workers, admin: `http://${config.admin.host}:${String((admin.server.address() as { port: number }).port)}` }, 'primary started')
 
   const stop = (signal: NodeJS.Signals): void => {
@@ -54,7 +64,7 @@ export async function runPrimary (config: Config): Promise<void> {
     if (left === 0) process.exit(0)
     for (const w of workers) {
       w.once('exit', () => {
-        if (--left === 0) void admin.close().then(() => { logger.flush(); process.exit(0) })
+        if (--left === 0) void admin.close().then(() => { chain?.close(); logger.flush(); process.exit(0) })
       })
       w.process.kill(signal)
     }

@@ -66,7 +66,8 @@ export interface ExplainRequest {
 }
 
 export async function explain (configFile: string, ip: string, model: string, upstream?: string, client?: string, given?: ExplainIdentity): Promise<Explanation | { problem: string }> {
-  const runtime = await loadRuntime(configFile, { identityKeys: given !== undefined && 'token' in given })
+  // A policy is explained before it is signed: its signature is not checked.
+  const runtime = await loadRuntime(configFile, { identityKeys: given !== undefined && 'token' in given, policyKeys: null })
   try {
     const identity = await identityOf(runtime, given)
     return 'problem' in identity ? identity : explainWith(runtime, ip, model, upstream, client, identity.identity)

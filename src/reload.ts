@@ -15,6 +15,7 @@ import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ConfigError } from './errors.js'
 import { loadRuntime, type Runtime, type RuntimeOptions, type RuntimeRef } from './runtime.js'
+import { signatureFileOf } from './config/policy-signature.js'
 
 /** How long every file must stay unchanged before a reload reads it (and the wait after an event). */
 export const DEFAULT_RELOAD_DEBOUNCE_MS = 250
@@ -144,9 +145,11 @@ export class Reloader {
       // The replaced revision's key refreshes stop; requests still holding it keep its keys.
       if (previous.identity !== next.identity) previous.identity?.close()
       result = { ok: true, changed: next.policy.revision !== previous.policy.revision, revision: next.policy.revision }
+      this.#warnIfSignatureSectionChanged(next)
       this.#logger.info({
         trigger,
         policy_revision: next.policy.revision,
+        ...(next.config.policyKey === null ? {} : { policy_key: next.config.policyKey }),
         previous_revision: previous.policy.revision,
         databases: next.locator.databases.map((d) => ({ file: d.file, build: d.buildEpoch.toISOString() })),
       }, 'reloaded')
@@ -187,7 +190,19 @@ export class Reloader {
   #files (runtime: Runtime): string[] {
     const dbs = [...runtime.locator.databases, ...(runtime.locator.anonymousDb === null ? [] : [runtime.locator.anonymousDb])]
     const jwks = runtime.config.identity?.issuers.flatMap((i) => (i.keys.kind === 'jwks_file' ? [i.keys.file] : [])) ?? []
-    return [this.#file, ...dbs.map((d) => d.file), ...jwks]
+    // A signed policy: a new signature is a change too, and settles with the config.
+    const signature = Array.isArray(this.#runtimeOptions.policyKeys) ? [signatureFileOf(this.#file)] : []
+    return [this.#file, ...signature, ...dbs.map((d) => d.file), ...jwks]
+  }
+
+  /** policy_signature is read at start only: a reload that changes it is applied without that change, and says so. */
+  #warnIfSignatureSectionChanged (next: Runtime): void {
+    const required = this.#runtimeOptions.policyKeys
+    const atStart = (Array.isArray(required) ? required as ReadonlyArray<{ id: string }> : []).map((k) => k.id).join(',')
+    const now = (next.config.policySignature?.keys ?? []).map((k) => k.id).join(',')
+    if (atStart !== now) {
+      this.#logger.warn({ policy_signature_at_start: atStart === '' ? null : atStart.split(','), policy_signature_in_file: now === '' ? null : now.split(',') }, 'policy_signature is read at start only: the keys read at start still decide which signatures are accepted')
+    }
   }
 
   /** Watches the directories of a revision's files; `seen` holds fingerprints taken before it was read. */

@@ -3,7 +3,7 @@
 // trusted-proxy set. Building it is all-or-nothing: at start a failure stops the start; at
 // reload it leaves the running revision in place.
 import { ConfigError, type ConfigProblem } from './errors.js'
-import { loadConfig, type Config } from './config/load.js'
+import { loadConfig, type Config, type LoadOptions } from './config/load.js'
 import { DEFAULT_TIMEOUTS, EMBEDDED_DATABASE, type UpstreamTimeouts } from './config/validate.js'
 import { AddressSet } from './geo/address.js'
 import type { ClientIpOptions } from './geo/client-ip.js'
@@ -43,6 +43,8 @@ export interface RuntimeOptions {
   previous?: Runtime
   /** False for tools that read a config without serving it (validate, explain, test): no identity keys are fetched. */
   identityKeys?: boolean
+  /** Whose signature the config must carry (config/load.ts): the file's own policy_signature by default. */
+  policyKeys?: LoadOptions['policyKeys']
 }
 
 export async function createRuntime (config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -109,5 +111,5 @@ function timeoutTable (config: Config): (origin: string, path: string) => Upstre
 }
 
 export async function loadRuntime (file: string, opts: RuntimeOptions = {}): Promise<Runtime> {
-  return createRuntime(await loadConfig(file), opts)
+  return createRuntime(await loadConfig(file, process.env, { policyKeys: opts.policyKeys }), opts)
 }

@@ -6,11 +6,12 @@ import type { FastifyInstance } from 'fastify'
 import type { DestinationStream, Logger } from 'pino'
 import { buildApp } from './app.js'
 import { buildAdmin, type AdminState } from './observability/admin.js'
-import { createLogger } from './observability/logger.js'
+import { createLogger, processDestination } from './observability/logger.js'
+import { currentSlot, openLogChain } from './evidence/log-chain.js'
 import { Metrics } from './observability/metrics.js'
 import { Reloader, type ReloaderOptions, type ReloadResult } from './reload.js'
 import type { IdentityObserver } from './identity/verifier.js'
-import { loadRuntime, type Runtime, type RuntimeRef } from './runtime.js'
+import { loadRuntime, type Runtime, type RuntimeOptions, type RuntimeRef } from './runtime.js'
 
 export interface RunningGateway {
   app: FastifyInstance
@@ -36,6 +37,8 @@ export interface StartOptions {
   reload?: ReloaderOptions | false
   /** The admin listener; off in cluster workers (the primary serves it for all). */
   admin?: boolean
+  /** The policy_signature keys read at start (a cluster worker gets the primary's); default: the file's own. */
+  policyKeys?: RuntimeOptions['policyKeys']
 }
 
 function listenUrl (app: FastifyInstance, host: string, port: number): string {
@@ -62,9 +65,15 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
       else log?.warn({ issuer: e.issuer, trigger: e.trigger, error: e.error }, 'identity keys could not be fetched')
     },
   }
-  ref.current = await loadRuntime(configFile, { observer, identityObserver })
+  ref.current = await loadRuntime(configFile, { observer, identityObserver, policyKeys: opts.policyKeys ?? 'own' })
+  // policy_signature is read at start only: every reload must be signed with these keys.
+  const policyKeys = opts.policyKeys === undefined || opts.policyKeys === 'own' ? ref.current.config.policySignature?.keys ?? null : opts.policyKeys
   const { config } = ref.current
-  const logger = createLogger(config.logging.level, opts.destination)
+  const sink = opts.destination ?? processDestination()
+  // logging.integrity: every line chained, checkpoints signed (read at start only).
+  const { integrity } = config.logging
+  const chain = integrity === null ? null : await openLogChain(sink, { integrity, slot: currentSlot(), config: config.file, policyRevision: ref.current.policy.revision })
+  const logger = createLogger(config.logging.level, chain ?? sink)
   log = logger
   const app = await buildApp(ref, { logger, metrics })
   const state: AdminState = {
@@ -85,7 +94,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
   const reloadOptions: ReloaderOptions = {
     ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
-    runtime: { observer, identityObserver },
+    runtime: { observer, identityObserver, policyKeys },
     onResult: (r) => { metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' }) },
   }
   const reloader = new Reloader(ref, configFile, logger, reloadOptions)
@@ -95,6 +104,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
     url,
     admin: adminUrl,
     policy_revision: ref.current.policy.revision,
+    ...(ref.current.config.policyKey === null ? {} : { policy_key: ref.current.config.policyKey }),
     config: ref.current.config.file,
     databases: ref.current.locator.databases.map((d) => ({ file: d.file, type: d.type, build: d.buildEpoch.toISOString() })),
   }, 'listening')
@@ -118,6 +128,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
       }
       await admin.close()
       logger.info({ outcome }, 'stopped')
+      chain?.close()
       logger.flush()
     })()
     return closing

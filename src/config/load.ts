@@ -7,6 +7,8 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Documen
 import { ConfigError, formatKeyPath, type ConfigProblem } from '../errors.js'
 import { CONFIG_SCHEMA, type RawConfig } from './schema.js'
 import { validate, type Config } from './validate.js'
+import { policyManifest, sameManifest, verifyPolicy } from './policy-signature.js'
+import type { SigningKey } from './signing-keys.js'
 
 export type { Config } from './validate.js'
 
@@ -15,14 +17,37 @@ const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 const ajv = new Ajv({ allErrors: true, coerceTypes: true, strict: true, allowUnionTypes: true, verbose: true })
 const checkShape = ajv.compile<RawConfig>(CONFIG_SCHEMA)
 
-export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+export interface LoadOptions {
+  /**
+   * Whose signature the file must carry (policy_signature). `own` (the default, at start): the
+   * keys the file itself names, if any. A list: these keys, whatever the file says (a reload
+   * keeps the keys read at start: a signed config cannot drop its own signing requirement).
+   * null: not checked (tools that read a policy before it is signed: explain, test, replay).
+   */
+  policyKeys?: 'own' | readonly SigningKey[] | null
+}
+
+export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Promise<Config> {
   let bytes: Buffer
   try {
     bytes = await readFile(file)
   } catch (err) {
     throw new ConfigError(file, [{ path: [], message: `cannot read the file: ${(err as Error).message}` }])
   }
-  return parseConfig(file, bytes, env)
+  const wanted = opts.policyKeys === undefined ? 'own' : opts.policyKeys
+  if (wanted === null) return parseConfig(file, bytes, env)
+  // The trust files are hashed before the config is read and again after: what was checked is
+  // what was loaded.
+  const manifest = await policyManifest(bytes)
+  const config = parseConfig(file, bytes, env)
+  const keys = wanted === 'own' ? config.policySignature?.keys ?? null : wanted
+  if (keys === null) return config
+  const refused = (message: string): ConfigError => new ConfigError(file, [{ path: [], message }])
+  const verified = await verifyPolicy(file, manifest, keys)
+  if ('problem' in verified) throw refused(verified.problem)
+  if ('problem' in manifest || !sameManifest(manifest, await policyManifest(bytes))) throw refused('a file the config names changed while it was being read; it is read again at the next change')
+  config.policyKey = verified.key
+  return config
 }
 
 export function parseConfig (file: string, bytes: Buffer, env: NodeJS.ProcessEnv = process.env): Config {

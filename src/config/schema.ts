@@ -199,6 +199,17 @@ export const CONFIG_SCHEMA = {
         level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
         client_ip: { enum: ['full', 'truncated', 'hashed'] },
         client_ip_key: { type: 'string' },
+        integrity: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['key'],
+          properties: {
+            key: { type: 'string', minLength: 1 },
+            checkpoint_every: { type: 'integer', minimum: 1 },
+            checkpoint_interval: sizeOrDuration,
+            checkpoint_file: { type: 'string', minLength: 1 },
+          },
+        },
       },
     },
     identity: {
@@ -215,8 +226,21 @@ export const CONFIG_SCHEMA = {
         issuers: { type: 'array', items: issuer, minItems: 1 },
       },
     },
+    policy_signature: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['public_keys'],
+      properties: { public_keys: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 } },
+    },
   },
 } as const
+
+export interface RawIntegrity {
+  key: string
+  checkpoint_every?: number
+  checkpoint_interval?: string | number
+  checkpoint_file?: string
+}
 
 /** The file as written, after the schema has passed (keys as in YAML). */
 export interface RawRule {
@@ -289,6 +313,7 @@ export interface RawConfig {
     jurisdiction?: JurisdictionSource[]
     rules: RawRule[]
   }
-  logging?: { level?: string, client_ip?: 'full' | 'truncated' | 'hashed', client_ip_key?: string }
+  logging?: { level?: string, client_ip?: 'full' | 'truncated' | 'hashed', client_ip_key?: string, integrity?: RawIntegrity }
   identity?: RawIdentity
+  policy_signature?: { public_keys: string[] }
 }

@@ -13,6 +13,7 @@ import type { JurisdictionSource, PolicySettings, RuleAction, RuleConfig } from 
 import { DEFAULT_JURISDICTION, isEntityEntry, jurisdictionSources, ruleEntities, validateIdentity, type IdentityConfig } from './identity.js'
 import type { RawConfig } from './schema.js'
 import { parseDuration, parseSize } from './units.js'
+import { validateIntegrity, validatePolicySignature, type IntegrityConfig, type PolicySignatureConfig } from './evidence.js'
 import { NAME, validateUpstreams, type UpstreamConfig } from './upstreams.js'
 
 export { DEFAULT_TIMEOUTS, type UpstreamConfig, type UpstreamTimeouts } from './upstreams.js'
@@ -61,7 +62,12 @@ export interface Config {
   policy: PolicySettings
   /** Whose identity tokens are believed (identity:), or null without that section. */
   identity: IdentityConfig | null
-  logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null }
+  /** The keys this file requires its signature to verify with (policy_signature), or null. */
+  policySignature: PolicySignatureConfig | null
+  /** The key that signed this file, once a signature was checked (config/load.ts); else null. */
+  policyKey: string | null
+  /** integrity: the decision log chained and its checkpoints signed (read at start only), or null. */
+  logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null, integrity: IntegrityConfig | null }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
 }
@@ -108,6 +114,9 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     problem(['logging', 'client_ip_key'], 'client_ip: hashed needs a secret key of at least 16 characters (write client_ip_key: "${GEOFENCE_IP_KEY}")')
     clientIpKey = null
   }
+
+  const integrity = validateIntegrity(raw.logging?.integrity, problem, duration)
+  const policySignature = validatePolicySignature(raw.policy_signature, problem)
 
   const trustedProxies: Array<readonly [string, number]> = []
   for (const [i, text] of (raw.client_ip?.trusted_proxies ?? []).entries()) {
@@ -259,7 +268,9 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         rules,
       },
       identity,
-      logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey },
+      policySignature,
+      policyKey: null,
+      logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey, integrity },
       position: ctx.position,
     },
   }

@@ -10,6 +10,15 @@ const REDACT = SECRET_HEADERS.flatMap((h) => [
   `headers["${h}"]`, `req.headers["${h}"]`, `request.headers["${h}"]`, `err.headers["${h}"]`, `err.cause.headers["${h}"]`,
 ])
 
+/**
+ * Standard output, asynchronously (off the request's critical path; pino flushes on exit).
+ * Cluster workers share stdout: there each line is its own write, so lines never interleave.
+ */
+export function processDestination (): DestinationStream {
+  return pino.destination({ dest: 1, sync: cluster.isWorker })
+}
+
+/** `destination` may chain the lines (evidence/log-chain.ts, logging.integrity). */
 export function createLogger (level: string, destination?: DestinationStream): Logger {
   const options = {
     level,
@@ -17,7 +26,5 @@ export function createLogger (level: string, destination?: DestinationStream): L
     redact: { paths: REDACT, censor: '[redacted]' },
     serializers: { err: pino.stdSerializers.err },
   }
-  // Asynchronous writes keep logging off the request's critical path; pino flushes on exit.
-  // Cluster workers share stdout: there each line is its own write, so lines never interleave.
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: cluster.isWorker }))
+  return pino(options, destination ?? processDestination())
 }

@@ -29,7 +29,11 @@ export interface Decided {
   model: NamedModel | null
 }
 
-export function decide (asker: Asker, endpoint: RequestEndpoint, read: ModelsRead): Decided {
+/**
+ * Only what the decision reads of the endpoint and the models: `geofence replay` decides again
+ * from what a decision line recorded, without the request.
+ */
+export function decide (asker: Asker, endpoint: Pick<RequestEndpoint, 'dialect'>, read: Pick<ModelsRead, 'models' | 'unseen' | 'listedEndpoint' | 'unlistedEndpoint' | 'rewrite'>): Decided {
   if (read.models.length === 0) {
     return { decision: decideModel(asker, null, { unseen: read.unseen, listedEndpoint: read.listedEndpoint, unlistedEndpoint: read.unlistedEndpoint }), model: null }
   }

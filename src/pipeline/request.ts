@@ -45,6 +45,10 @@ export function beginRequest (runtime: Runtime, head: RequestHead, id: string): 
     model: null,
     canonicalModel: null,
     batchModels: null,
+    unseenModel: null,
+    unlistedEndpoint: null,
+    modelLessEndpoint: null,
+    notRoutable: null,
     decision: null,
     upstreamFailed: false,
     logged: false,
@@ -78,6 +82,14 @@ export async function decideRequest (st: RequestState, head: RequestHead, body: 
   st.model = model?.written ?? null
   st.canonicalModel = model?.canonical ?? null
   if (read.batch) st.batchModels = read.models.slice(0, 20).map((m) => m.written)
+  // What a replay under another policy needs besides the models (evidence/replay.ts).
+  if (read.models.length === 0) {
+    if (read.unseen !== undefined) st.unseenModel = read.unseen
+    if (read.unlistedEndpoint !== undefined) st.unlistedEndpoint = read.unlistedEndpoint
+    else st.modelLessEndpoint = `${method} ${endpoint.path.key}`
+  } else if (read.rewrite.kind === 'refused') {
+    st.notRoutable = read.rewrite.why
+  }
   st.decision = decision
   // The block path answers directly: no exception (and no stack trace) per refusal.
   if (decision.enforced && decision.action === 'block') return { kind: 'refuse', refusal: blockRefusal(st, decision) }

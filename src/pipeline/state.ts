@@ -35,6 +35,14 @@ export interface RequestState {
   canonicalModel: string | null
   /** The distinct models of a batch (at most 20), when the request is one. */
   batchModels: readonly string[] | null
+  /** Stage models, for re-deciding from the log (geofence replay): why the endpoint's model cannot be seen. */
+  unseenModel: string | null
+  /** An endpoint the dialect does not list ("METHOD /path"): policy.unknown_endpoint decided. */
+  unlistedEndpoint: string | null
+  /** Stage models: a model-less endpoint as an upstream's `endpoints` list matches it (`GET /v1/models`). */
+  modelLessEndpoint: string | null
+  /** Stage models: why a route cannot be carried out on this request (a batch, a multipart body). */
+  notRoutable: string | null
   /** Stage decision. A request refused before one (400, 404, 413...) records its refusal here. */
   decision: Decision | null
   /** The upstream's response body failed mid-way (so a cut response was not the client's doing). */
