@@ -50,9 +50,13 @@ function parseObject (body: Buffer | undefined): JsonObject {
   }
   // JSON.parse keeps one value per key: fewer keys kept than written means a repeated key.
   if (keyCount(body) !== parsedKeyCount(parsed)) {
-    const dup = firstDuplicateKey(body)
+    let dup: { at: string, key: string } | null = null
+    try {
+      dup = firstDuplicateKey(body)
+    } catch { /* nested past the stack: the message names no key */ }
     const where = dup === null || dup.at === '' ? '' : `${dup.at}: `
-    throw new GatewayError('invalid_request', `${where}the request body has more than one "${dup?.key ?? '(a key)'}" key in one object; parsers disagree on which one counts`)
+    const what = dup === null ? 'a key more than once' : `more than one "${dup.key}" key`
+    throw new GatewayError('invalid_request', `${where}the request body has ${what} in one object; parsers disagree on which one counts`)
   }
   return parsed as JsonObject
 }

@@ -50,6 +50,7 @@ t.test('bodies that cannot be read with certainty are refused, row by row', asyn
     ['two ?model=', '/openai/v1/realtime?model=gpt-4o-mini&model=gpt-realtime', undefined, {}, 400],
     ['an empty batch', '/anthropic/v1/messages/batches', json({ requests: [] }), {}, 400],
     ['a key that Go folds to model', '/openai/v1/chat/completions', Buffer.from('{"model":"gpt-5","MODEL":"gpt-4o"}'), {}, 400],
+    ['a repeated key nested deeper than a stack goes', '/openai/v1/chat/completions', Buffer.from(`{"model":"gpt-5","a":${'['.repeat(100000)}{"b":1,"b":2}${']'.repeat(100000)}}`), {}, 400],
     ['a repeated key anywhere', '/openai/v1/chat/completions', Buffer.from('{"model":"gpt-5","metadata":{"a":"1","a":"2"}}'), {}, 400],
     ['a tool model that is not a string', '/openai/v1/responses', json({ model: 'gpt-5', tools: [{ type: 'image_generation', model: 7 }] }), {}, 400],
     ['a Gemini batch naming another model', '/gemini/v1beta/models/gemini-2.5-flash:batchGenerateContent', json({ batch: { model: 'models/gemini-2.5-pro' } }), {}, 400],
