@@ -83,10 +83,18 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   }
   const url = listenUrl(app, config.server.host, config.server.port)
   const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
+  // The replaced revision's ways out close once their requests finish (those a new one took over stay).
+  let egress = ref.current.egress
   const reloadOptions: ReloaderOptions = {
     ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
     runtime: { observer, identityObserver },
-    onResult: (r) => { metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' }) },
+    onResult: (r) => {
+      metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' })
+      if (ref.current.egress !== egress) {
+        void egress.retire(ref.current.egress)
+        egress = ref.current.egress
+      }
+    },
   }
   const reloader = new Reloader(ref, configFile, logger, reloadOptions)
   if (opts.reload !== false) await reloader.start()
@@ -97,6 +105,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
     policy_revision: ref.current.policy.revision,
     config: ref.current.config.file,
     databases: ref.current.locator.databases.map((d) => ({ file: d.file, type: d.type, build: d.buildEpoch.toISOString() })),
+    egress: ref.current.egress.describe(ref.current.config.upstreams.values()),
   }, 'listening')
 
   let closing: Promise<void> | null = null

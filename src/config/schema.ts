@@ -173,6 +173,7 @@ export const CONFIG_SCHEMA = {
             additionalProperties: false,
             properties: { connect: sizeOrDuration, first_byte: sizeOrDuration, idle: sizeOrDuration },
           },
+          proxy: { enum: ['none'] },
         },
       },
     },
@@ -212,6 +213,15 @@ export const CONFIG_SCHEMA = {
         refresh: sizeOrDuration,
         refetch_cooldown: sizeOrDuration,
         issuers: { type: 'array', items: issuer, minItems: 1 },
+      },
+    },
+    egress: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        proxy: { type: 'string', minLength: 1 },
+        no_proxy: stringList,
+        proxy_auth: { type: 'string', minLength: 1 },
       },
     },
   },
@@ -276,7 +286,9 @@ export interface RawConfig {
     aws_sigv4?: { region: string, service?: string, access_key_id: string, secret_access_key: string, session_token?: string }
     endpoints?: string[]
     timeouts?: { connect?: string | number, first_byte?: string | number, idle?: string | number }
+    proxy?: 'none'
   }>
+  egress?: { proxy?: string, no_proxy?: string[], proxy_auth?: string }
   policy: {
     mode?: 'enforce' | 'dry-run'
     default?: 'block' | 'allow'

@@ -32,6 +32,8 @@ export interface UpstreamConfig {
   endpoints: RegExp | null
   /** Credentials the gateway signs forwarded requests with (aws_sigv4), or null. */
   awsSigv4: SigV4Credentials | null
+  /** `none`: reached directly, whatever egress says (a model inside the bank); else through the egress proxy. */
+  proxy: 'egress' | 'none'
 }
 
 export interface SigV4Credentials {
@@ -88,7 +90,7 @@ export function validateUpstreams (raw: RawConfig['upstreams'], problem: Problem
       awsSigv4 = { region: aws.region, service: aws.service ?? 'bedrock', accessKeyId: secret('access_key_id'), secretAccessKey: secret('secret_access_key'), ...(sessionToken === '' ? {} : { sessionToken }) }
     }
     if (typeof url !== 'string') problem(['upstreams', name, 'url'], url.problem)
-    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts, modelAliases, endpoints, awsSigv4 })
+    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts, modelAliases, endpoints, awsSigv4, proxy: up.proxy ?? 'egress' })
   }
   return upstreams
 }

@@ -10,6 +10,7 @@ import type { CacheOptions } from '../geo/locator.js'
 import { BUILTIN_GROUPS, isSubdivisionCode } from '../policy/builtin-groups.js'
 import { countryCodeProblem } from '../policy/countries.js'
 import type { JurisdictionSource, PolicySettings, RuleAction, RuleConfig } from '../policy/rules.js'
+import { validateEgress, type EgressConfig } from './egress.js'
 import { DEFAULT_JURISDICTION, isEntityEntry, jurisdictionSources, ruleEntities, validateIdentity, type IdentityConfig } from './identity.js'
 import type { RawConfig } from './schema.js'
 import { parseDuration, parseSize } from './units.js'
@@ -17,6 +18,7 @@ import { NAME, validateUpstreams, type UpstreamConfig } from './upstreams.js'
 
 export { DEFAULT_TIMEOUTS, type UpstreamConfig, type UpstreamTimeouts } from './upstreams.js'
 export type { IdentityConfig, IssuerConfig } from './identity.js'
+export type { EgressConfig, ProxyConfig } from './egress.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
@@ -61,6 +63,8 @@ export interface Config {
   policy: PolicySettings
   /** Whose identity tokens are believed (identity:), or null without that section. */
   identity: IdentityConfig | null
+  /** The forward proxy outbound connections go through (egress:, else the environment). */
+  egress: EgressConfig
   logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
@@ -69,6 +73,8 @@ export interface Config {
 export interface ValidateContext {
   file: string
   revision: string
+  /** The environment the egress proxy is read from when egress.proxy is not set. */
+  env: NodeJS.ProcessEnv
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
 }
 
@@ -145,6 +151,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   }
 
   const upstreams = validateUpstreams(raw.upstreams, problem, duration)
+  const egress = validateEgress(raw.egress, ctx.env, problem)
   const identity = raw.identity === undefined ? null : validateIdentity(raw.identity, problem, duration, codeProblem)
   const jurisdiction = jurisdictionSources(raw.policy.jurisdiction, ['policy', 'jurisdiction'], identity !== null, problem) ?? DEFAULT_JURISDICTION
 
@@ -258,6 +265,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         rules,
       },
       identity,
+      egress,
       logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey },
       position: ctx.position,
     },

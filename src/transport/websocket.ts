@@ -13,6 +13,7 @@ import { GatewayError } from '../errors.js'
 import { DECISION_HEADER, ROUTED_MODEL_HEADER } from '../pipeline/refusal.js'
 import { decideRequest } from '../pipeline/request.js'
 import type { Plan } from '../pipeline/plan.js'
+import { createConnection, type Connector } from '../proxy/egress.js'
 import { upstreamError } from '../proxy/upstream-error.js'
 import { requestHead, sendRefusal } from './http.js'
 
@@ -46,6 +47,8 @@ export interface WebSocketDeps {
   maxPayload: number
   /** The decision line, written when the tunnel opens (status 101) or the client goes away first. */
   log: (request: FastifyRequest, status: number, cut?: string) => void
+  /** How a connection to the plan's URL is made (the egress proxy or direct, and TLS), as for HTTP. */
+  connector: (url: URL) => Connector
 }
 
 export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest, reply: FastifyReply, upgrade: Upgrade) => Promise<void> {
@@ -71,7 +74,7 @@ export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest
       return
     }
     const { plan } = outcome
-    const upstream = openUpstream(plan, request.headers, deps.maxPayload)
+    const upstream = openUpstream(plan, request.headers, deps)
     return new Promise((resolve, reject) => {
       // The client going away before the upstream answers ends the upstream handshake at once.
       const onClientGone = (): void => {
@@ -123,15 +126,20 @@ export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest
   }
 }
 
-/** The plan's WebSocket to the upstream: its headers, and the subprotocols the client offered. */
-function openUpstream (plan: Plan, client: IncomingMessage['headers'], maxPayload: number): WebSocket {
+/**
+ * The plan's WebSocket to the upstream: its headers, and the subprotocols the client offered,
+ * over a connection made as HTTP's are (through the egress proxy with CONNECT, or direct).
+ */
+function openUpstream (plan: Plan, client: IncomingMessage['headers'], deps: WebSocketDeps): WebSocket {
   const headers = { ...plan.headers }
   for (const name of CLIENT_HANDSHAKE) delete headers[name]
   const offered = client['sec-websocket-protocol']
   const protocols = typeof offered === 'string' ? offered.split(',').map((p) => p.trim()).filter((p) => p !== '') : []
+  const url = new URL(plan.url)
   const ws = new WebSocket(plan.url.replace(/^http/, 'ws'), protocols, {
     headers: headers as Record<string, string>,
-    maxPayload,
+    maxPayload: deps.maxPayload,
+    createConnection: createConnection(deps.connector(url), url.protocol === 'https:' ? 'https:' : 'http:') as never,
     perMessageDeflate: false,
     followRedirects: false,
   })

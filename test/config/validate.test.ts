@@ -50,7 +50,7 @@ t.test('the issue\'s example config is valid, with the documented defaults', asy
 t.test('an unknown key, with the line and a suggestion', async (t) => {
   t.same(problems(GOOD.replace('  trusted_proxies:', '  trusted_proxy:')),
     ['policy.yaml:3:3: client_ip.trusted_proxy: unknown key "trusted_proxy" (did you mean "trusted_proxies"?)'])
-  t.same(problems(`${GOOD}logs: {}\n`), ['policy.yaml:21:1: logs: unknown key "logs" (known keys: server, admin, clients, client_ip, geoip, networks, groups, upstreams, policy, logging, identity)'])
+  t.same(problems(`${GOOD}logs: {}\n`), ['policy.yaml:21:1: logs: unknown key "logs" (known keys: server, admin, clients, client_ip, geoip, networks, groups, upstreams, policy, logging, identity, egress)'])
   t.same(problems(GOOD.replace('      action: block', '      action: block\n      deny_all: true')),
     ['policy.yaml:21:7: policy.rules[0].deny_all: unknown key "deny_all" (known keys: name, upstreams, models, allow, deny, action, mode, anonymous, clients, jurisdiction)'])
 })
