@@ -79,7 +79,9 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
 
   readBodiesAsBytes(app, fastifyBodyLimit)
 
-  const dispatcher = new UpstreamDispatcher(() => ref.current.egress)
+  // A replaced revision's connections stay usable while a request that started under it can
+  // still be forwarded: its body may take server.body_timeout, its identity keys a fetch.
+  const dispatcher = new UpstreamDispatcher(() => ref.current.egress, server.bodyTimeoutMs + 60_000)
   await app.register(replyFrom, replyFromOptions(dispatcher))
   app.addHook('onClose', async () => { await dispatcher.close() })
 
@@ -142,7 +144,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     if (request.geofence.upstreamFailed) log(request, reply.statusCode, 'the upstream response was cut before its end')
     else log(request, 499, 'the client went away')
   }
-  const webSocket = webSocketAdapter({ maxPayload: server.bodyLimit, log, connector: (url) => ref.current.egress.route(url.origin, url.pathname).connect })
+  const webSocket = webSocketAdapter({ maxPayload: server.bodyLimit, log })
   // One route for every upstream, so that a reload can add, remove or re-point upstreams.
   app.all('/*', async (request, reply) => {
     if (request.geofence.endpoint === null) throw notMounted(request.url)

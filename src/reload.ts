@@ -187,7 +187,7 @@ export class Reloader {
   #files (runtime: Runtime): string[] {
     const dbs = [...runtime.locator.databases, ...(runtime.locator.anonymousDb === null ? [] : [runtime.locator.anonymousDb])]
     const jwks = runtime.config.identity?.issuers.flatMap((i) => (i.keys.kind === 'jwks_file' ? [i.keys.file] : [])) ?? []
-    return [this.#file, ...dbs.map((d) => d.file), ...jwks]
+    return [this.#file, ...dbs.map((d) => d.file), ...jwks, ...runtime.config.tlsFiles]
   }
 
   /** Watches the directories of a revision's files; `seen` holds fingerprints taken before it was read. */

@@ -75,7 +75,7 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
     }
   }
   if (problems.length > 0) throw new ConfigError(config.file, problems)
-  const egress = new Egress(config.egress, config.upstreams.values(), () => ({}), opts.previous?.egress)
+  const egress = new Egress(config.egress, config.upstreams.values(), opts.previous?.egress)
   return {
     config,
     policy: compilePolicy(config),

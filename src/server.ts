@@ -83,18 +83,10 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   }
   const url = listenUrl(app, config.server.host, config.server.port)
   const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
-  // The replaced revision's ways out close once their requests finish (those a new one took over stay).
-  let egress = ref.current.egress
   const reloadOptions: ReloaderOptions = {
     ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
     runtime: { observer, identityObserver },
-    onResult: (r) => {
-      metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' })
-      if (ref.current.egress !== egress) {
-        void egress.retire(ref.current.egress)
-        egress = ref.current.egress
-      }
-    },
+    onResult: (r) => { metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' }) },
   }
   const reloader = new Reloader(ref, configFile, logger, reloadOptions)
   if (opts.reload !== false) await reloader.start()

@@ -174,6 +174,17 @@ export const CONFIG_SCHEMA = {
             properties: { connect: sizeOrDuration, first_byte: sizeOrDuration, idle: sizeOrDuration },
           },
           proxy: { enum: ['none'] },
+          tls: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              ca: { type: 'string' },
+              cert: { type: 'string' },
+              key: { type: 'string' },
+              servername: { type: 'string', minLength: 1 },
+              min_version: { enum: ['TLSv1.2', 'TLSv1.3'] },
+            },
+          },
         },
       },
     },
@@ -262,6 +273,14 @@ export interface RawIdentity {
   issuers: RawIssuer[]
 }
 
+export interface RawTls {
+  ca?: string
+  cert?: string
+  key?: string
+  servername?: string
+  min_version?: 'TLSv1.2' | 'TLSv1.3'
+}
+
 export interface RawNetwork {
   cidr: string
   country: string
@@ -287,6 +306,7 @@ export interface RawConfig {
     endpoints?: string[]
     timeouts?: { connect?: string | number, first_byte?: string | number, idle?: string | number }
     proxy?: 'none'
+    tls?: RawTls
   }>
   egress?: { proxy?: string, no_proxy?: string[], proxy_auth?: string }
   policy: {

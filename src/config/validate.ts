@@ -65,6 +65,8 @@ export interface Config {
   identity: IdentityConfig | null
   /** The forward proxy outbound connections go through (egress:, else the environment). */
   egress: EgressConfig
+  /** Certificate, key and CA files the revision read (upstreams' tls:), absolute: a reload watches them. */
+  tlsFiles: readonly string[]
   logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
@@ -266,6 +268,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       },
       identity,
       egress,
+      tlsFiles: [...new Set([...upstreams.values()].flatMap((u) => u.tls?.files ?? []))],
       logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey },
       position: ctx.position,
     },

@@ -4,9 +4,11 @@
 // proxy/egress.ts; first-byte and idle timeouts are applied per request. TLS is verified
 // against the system's CAs (and NODE_EXTRA_CA_CERTS) or the upstream's own `tls.ca`.
 // (reply-from's own default Agent sets tls.rejectUnauthorized = false, which a gateway holding
-// provider keys cannot accept.) A new revision takes over the Agents whose settings did not
-// change, so that a reload keeps warm connections; the rest are retired (closed once their
-// requests finish).
+// provider keys cannot accept.) A request goes out the way its own revision says for its plan's
+// target (transport/forward.ts tags it with `withRoute`). A new revision takes over the Agents
+// whose settings did not change, so that a reload keeps warm connections; the others close once
+// no request of the revisions that hold them can still be sent.
+import { createHash } from 'node:crypto'
 import type { ConnectionOptions } from 'node:tls'
 import { Agent, Dispatcher } from 'undici'
 import { DEFAULT_TIMEOUTS, type EgressConfig, type UpstreamConfig, type UpstreamTimeouts } from '../config/validate.js'
@@ -29,23 +31,21 @@ interface Way {
   connect: Connector
 }
 
-/** An upstream's TLS options as read for its revision (PEM contents, not paths). */
-export type UpstreamTls = ConnectionOptions
-
-/** Every way out of one revision: a route per upstream (by origin and base path), and one for the rest. */
+/** Every way out of one revision: a route per upstream, and one for the rest (identity keys). */
 export class Egress {
+  readonly #byName = new Map<string, EgressRoute>()
   readonly #byOrigin = new Map<string, Array<{ base: string, route: EgressRoute }>>()
   readonly #ways = new Map<string, Way>()
   /** For what is not an upstream (identity keys): the egress proxy and no_proxy, the system's CAs. */
   readonly fallback: EgressRoute
   readonly config: EgressConfig
 
-  constructor (config: EgressConfig, upstreams: Iterable<UpstreamConfig>, tlsOf: (upstream: UpstreamConfig) => UpstreamTls, previous?: Egress) {
+  constructor (config: EgressConfig, upstreams: Iterable<UpstreamConfig>, previous?: Egress) {
     this.config = config
     // Everything a connection is made with: the same key is the same way out (kept across reloads).
     const proxies = JSON.stringify(config)
-    const way = (direct: boolean, tls: UpstreamTls, connectMs: number): Way => {
-      const key = JSON.stringify([direct ? null : proxies, connectMs, Object.entries(tls).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('base64') : v])])
+    const way = (direct: boolean, tls: ConnectionOptions, connectMs: number): Way => {
+      const key = createHash('sha256').update(JSON.stringify([direct ? null : proxies, connectMs, tls])).digest('hex')
       const had = this.#ways.get(key) ?? (previous === undefined ? undefined : previous.#ways.get(key))
       if (had !== undefined) {
         this.#ways.set(key, had)
@@ -57,17 +57,24 @@ export class Egress {
       return made
     }
     for (const up of upstreams) {
-      const w = way(up.proxy === 'none', tlsOf(up), up.timeouts.connectMs)
+      const w = way(up.proxy === 'none', tlsOptions(up), up.timeouts.connectMs)
+      const route = { dispatcher: w.agent, connect: w.connect, timeouts: up.timeouts }
+      this.#byName.set(up.name, route)
       const u = new URL(up.url)
       const list = this.#byOrigin.get(u.origin) ?? []
-      list.push({ base: u.pathname.replace(/\/$/, ''), route: { dispatcher: w.agent, connect: w.connect, timeouts: up.timeouts } })
+      list.push({ base: u.pathname.replace(/\/$/, ''), route })
       this.#byOrigin.set(u.origin, list.sort((a, b) => b.base.length - a.base.length))
     }
     const w = way(false, {}, DEFAULT_TIMEOUTS.connectMs)
     this.fallback = { dispatcher: w.agent, connect: w.connect, timeouts: DEFAULT_TIMEOUTS }
   }
 
-  /** The route of the upstream a URL (origin, path) belongs to; looked up once per forwarded request. */
+  /** The route of one of this revision's upstreams. */
+  routeFor (upstream: UpstreamConfig): EgressRoute {
+    return this.#byName.get(upstream.name) ?? this.fallback
+  }
+
+  /** For a request not tagged with its route: the upstream its URL (origin, path) belongs to. */
   route (origin: string, path: string): EgressRoute {
     return this.#byOrigin.get(origin)?.find((e) => path.startsWith(e.base))?.route ?? this.fallback
   }
@@ -83,35 +90,91 @@ export class Egress {
     return out
   }
 
-  /** Closes, once their requests finish (or at once, with `destroy`), the Agents that `next` did not take over. */
-  async retire (next: Egress | null, how: 'close' | 'destroy' = 'close'): Promise<void> {
-    const kept = next === null ? new Set<Way>() : new Set(next.#ways.values())
-    await Promise.all([...this.#ways.values()].filter((w) => !kept.has(w)).map(async (w) => (how === 'close' ? w.agent.close() : w.agent.destroy())))
+  /** Its Agents (some shared with other revisions). */
+  get agents (): ReadonlySet<Agent> {
+    return new Set([...this.#ways.values()].map((w) => w.agent))
   }
 }
 
+/** An upstream's tls: as Node's TLS options; what is not given stays Node's default (the system's CAs). */
+function tlsOptions (up: UpstreamConfig): ConnectionOptions {
+  const t = up.tls
+  if (t === null) return {}
+  return {
+    ...(t.ca === null ? {} : { ca: t.ca }),
+    ...(t.cert === null || t.key === null ? {} : { cert: t.cert, key: t.key }),
+    ...(t.servername === null ? {} : { servername: t.servername }),
+    ...(t.minVersion === null ? {} : { minVersion: t.minVersion }),
+  }
+}
+
+const kRoute = Symbol('geofence.egressRoute')
+
 /**
- * The dispatcher reply-from is registered with (once, in app.ts): each request goes out the way
- * the revision in force says, with its upstream's first-byte and idle timeouts.
+ * Tags outgoing headers with the route they must go out by. A symbol key is never sent (undici
+ * reads string keys), and reply-from copies the headers object whole to the dispatcher.
+ */
+export function withRoute<H extends object> (headers: H, route: EgressRoute): H {
+  return Object.assign(headers, { [kRoute]: route })
+}
+
+/**
+ * The dispatcher reply-from is registered with (once, in app.ts): each request goes out by the
+ * route it is tagged with (its own revision's, for its plan's target), with that upstream's
+ * first-byte and idle timeouts. It also closes the Agents of replaced revisions: a revision
+ * stays live for `graceMs` after it was replaced (the longest a request that started under it
+ * can take to be forwarded), and an Agent closes, once its requests finish, when no live
+ * revision holds it.
  */
 export class UpstreamDispatcher extends Dispatcher {
-  readonly #egress: () => Egress
+  readonly #current: () => Egress
+  readonly #graceMs: number
+  #seen: Egress | null = null
+  readonly #replaced = new Set<Egress>()
 
-  constructor (egress: () => Egress) {
+  constructor (current: () => Egress, graceMs: number) {
     super()
-    this.#egress = egress
+    this.#current = current
+    this.#graceMs = graceMs
   }
 
   override dispatch (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    const route = this.#egress().route(String(opts.origin ?? ''), opts.path)
-    return route.dispatcher.dispatch({ ...opts, headersTimeout: route.timeouts.firstByteMs, bodyTimeout: route.timeouts.idleMs }, handler)
+    this.#observe()
+    let route: EgressRoute | undefined
+    let headers = opts.headers
+    if (typeof headers === 'object' && headers !== null && kRoute in headers) {
+      const { [kRoute]: tagged, ...rest } = headers as Record<string, string> & { [kRoute]: EgressRoute }
+      route = tagged
+      headers = rest
+    }
+    route ??= this.#current().route(String(opts.origin ?? ''), opts.path)
+    return route.dispatcher.dispatch({ ...opts, headers, headersTimeout: route.timeouts.firstByteMs, bodyTimeout: route.timeouts.idleMs }, handler)
+  }
+
+  /** Notes a new revision: the one it replaced is retired after the grace. */
+  #observe (): void {
+    const current = this.#current()
+    if (this.#seen === current) return
+    const replaced = this.#seen
+    this.#seen = current
+    if (replaced === null) return
+    this.#replaced.add(replaced)
+    setTimeout(() => {
+      this.#replaced.delete(replaced)
+      const live = new Set([...this.#current().agents, ...[...this.#replaced].flatMap((e) => [...e.agents])])
+      for (const agent of replaced.agents) if (!live.has(agent)) void agent.close()
+    }, this.#graceMs).unref()
   }
 
   override async close (): Promise<void> {
-    await this.#egress().retire(null)
+    await Promise.all([...this.#all()].map(async (a) => a.close()))
   }
 
   override async destroy (): Promise<void> {
-    await this.#egress().retire(null, 'destroy')
+    await Promise.all([...this.#all()].map(async (a) => a.destroy()))
+  }
+
+  #all (): Set<Agent> {
+    return new Set([this.#current(), ...(this.#seen === null ? [] : [this.#seen]), ...this.#replaced].flatMap((e) => [...e.agents]))
   }
 }

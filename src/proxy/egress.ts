@@ -85,7 +85,8 @@ export function egressConnector (opts: ConnectorOptions): Connector {
     const protocol = secure ? 'https:' : 'http:'
     const port = Number(target.port) || (DEFAULT_PORT[target.protocol] ?? 443)
     const hostname = target.hostname.replace(/^\[|\]$/g, '')
-    const servername = target.servername ?? undefined
+    // A configured servername wins over the one undici derives from the Host header.
+    const servername = opts.tls.servername ?? target.servername ?? undefined
     const proxy = opts.direct ? null : proxyFor(opts.egress, { protocol, hostname, port })
     const connectEndpoint = (httpSocket?: Socket): void => {
       endpoint({ protocol, hostname, host: hostname, port: String(port), ...(servername == null ? {} : { servername }), ...(httpSocket === undefined ? {} : { httpSocket }) }, (err, socket) => {

@@ -47,8 +47,6 @@ export interface WebSocketDeps {
   maxPayload: number
   /** The decision line, written when the tunnel opens (status 101) or the client goes away first. */
   log: (request: FastifyRequest, status: number, cut?: string) => void
-  /** How a connection to the plan's URL is made (the egress proxy or direct, and TLS), as for HTTP. */
-  connector: (url: URL) => Connector
 }
 
 export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest, reply: FastifyReply, upgrade: Upgrade) => Promise<void> {
@@ -74,7 +72,7 @@ export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest
       return
     }
     const { plan } = outcome
-    const upstream = openUpstream(plan, request.headers, deps)
+    const upstream = openUpstream(plan, request.headers, deps.maxPayload, st.runtime.egress.routeFor(plan.target).connect)
     return new Promise((resolve, reject) => {
       // The client going away before the upstream answers ends the upstream handshake at once.
       const onClientGone = (): void => {
@@ -130,7 +128,7 @@ export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest
  * The plan's WebSocket to the upstream: its headers, and the subprotocols the client offered,
  * over a connection made as HTTP's are (through the egress proxy with CONNECT, or direct).
  */
-function openUpstream (plan: Plan, client: IncomingMessage['headers'], deps: WebSocketDeps): WebSocket {
+function openUpstream (plan: Plan, client: IncomingMessage['headers'], maxPayload: number, connect: Connector): WebSocket {
   const headers = { ...plan.headers }
   for (const name of CLIENT_HANDSHAKE) delete headers[name]
   const offered = client['sec-websocket-protocol']
@@ -138,8 +136,8 @@ function openUpstream (plan: Plan, client: IncomingMessage['headers'], deps: Web
   const url = new URL(plan.url)
   const ws = new WebSocket(plan.url.replace(/^http/, 'ws'), protocols, {
     headers: headers as Record<string, string>,
-    maxPayload: deps.maxPayload,
-    createConnection: createConnection(deps.connector(url), url.protocol === 'https:' ? 'https:' : 'http:') as never,
+    maxPayload,
+    createConnection: createConnection(connect, url.protocol === 'https:' ? 'https:' : 'http:') as never,
     perMessageDeflate: false,
     followRedirects: false,
   })
