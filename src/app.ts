@@ -6,6 +6,8 @@
 // through one handler that shapes it in the upstream's dialect.
 import { randomUUID } from 'node:crypto'
 import { ServerResponse, type IncomingMessage } from 'node:http'
+import type http from 'node:http'
+import type https from 'node:https'
 import type { Duplex } from 'node:stream'
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
@@ -22,6 +24,8 @@ import type { RequestState } from './pipeline/state.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import { replyFromOptions } from './transport/forward.js'
 import { upstreamError } from './proxy/upstream-error.js'
+import type { Config } from './config/load.js'
+import type { ServerTls } from './config/validate.js'
 import type { RuntimeRef } from './runtime.js'
 import { handleHttp, readBodiesAsBytes, requestHead, sendRefusal, tooLarge } from './transport/http.js'
 import { markUpgrade, upgradeOf, webSocketAdapter } from './transport/websocket.js'
@@ -66,10 +70,8 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     // checked often enough for the limit to mean what it says. Node reads requestTimeout at
     // construction only, so it goes to the server options as well.
     requestTimeout: server.bodyTimeoutMs,
-    http: {
-      requestTimeout: server.bodyTimeoutMs,
-      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(server.bodyTimeoutMs / 4))),
-    },
+    // The instance is typed as over node:http: Fastify's request and reply are the same over https.
+    ...(listenerOptions(server) as { http: http.ServerOptions }),
   })
   const { metrics } = opts
   const decisions = new DecisionLog(opts.logger, metrics)
@@ -170,6 +172,26 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     app.routing(req, res)
   })
   return app
+}
+
+/**
+ * Plain HTTP, or TLS (server.tls) with the client certificate policy: `require` completes no
+ * handshake without a certificate that verifies against client_ca; `request` asks for one and
+ * lets the client stage judge it (a certificate that does not verify is a 401).
+ */
+function listenerOptions (server: Config['server']): { http: http.ServerOptions } | { https: https.ServerOptions } {
+  const node = {
+    requestTimeout: server.bodyTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(server.bodyTimeoutMs / 4))),
+  }
+  const tls = server.tls
+  if (tls === null) return { http: node }
+  return { https: { ...node, ...secureContext(tls), requestCert: tls.clientCertificate !== 'none', rejectUnauthorized: tls.clientCertificate === 'require' } }
+}
+
+/** What a reload may change on a listening TLS server (server.setSecureContext): its certificate, key and client CAs. */
+export function secureContext (tls: ServerTls): { cert: string, key: string, ca?: string } {
+  return { cert: tls.cert, key: tls.key, ...(tls.clientCa === null ? {} : { ca: tls.clientCa }) }
 }
 
 /** Fastify's own errors (body too large, bad content length...) become gateway errors. */

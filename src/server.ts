@@ -2,9 +2,11 @@
 // database), then listen on the proxy and admin ports and watch for changes. Shutdown is
 // graceful: readiness turns false, the listener stops accepting, requests and streams in
 // flight finish up to server.shutdown_grace, and whatever is left is cut and logged.
+import type { Server as TlsServer } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import type { DestinationStream, Logger } from 'pino'
-import { buildApp } from './app.js'
+import { buildApp, secureContext } from './app.js'
+import type { ServerTls } from './config/validate.js'
 import { buildAdmin, type AdminState } from './observability/admin.js'
 import { createLogger } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
@@ -19,7 +21,7 @@ export interface RunningGateway {
   readonly runtime: Runtime
   logger: Logger
   metrics: Metrics
-  /** http://host:port of the proxy listener as bound (port 0 in the config picks a free port). */
+  /** http://host:port (https:// with server.tls) of the proxy listener as bound (port 0 in the config picks a free port). */
   url: string
   /** http://host:port of the admin listener. */
   adminUrl: string
@@ -38,11 +40,30 @@ export interface StartOptions {
   admin?: boolean
 }
 
-function listenUrl (app: FastifyInstance, host: string, port: number): string {
+function listenUrl (app: FastifyInstance, host: string, port: number, scheme = 'http'): string {
   const addr = app.server.address()
   const bound = typeof addr === 'object' && addr !== null ? addr : { address: host, port }
   const hostText = bound.address.includes(':') ? `[${bound.address}]` : bound.address
-  return `http://${hostText}:${bound.port}`
+  return `${scheme}://${hostText}:${bound.port}`
+}
+
+/**
+ * The listener's certificate, key and client CAs follow each revision (a renewed certificate
+ * renamed into place is served to new connections without a restart); turning TLS on or off,
+ * or changing client_certificate, needs one.
+ */
+function tlsFollower (app: FastifyInstance, atStart: ServerTls | null, logger: Logger): (next: ServerTls | null) => void {
+  let applied = atStart
+  return (next) => {
+    if (next === applied || (next !== null && applied !== null && next.cert === applied.cert && next.key === applied.key && next.clientCa === applied.clientCa && next.clientCertificate === applied.clientCertificate)) return
+    if (atStart === null || next === null || next.clientCertificate !== atStart.clientCertificate) {
+      logger.warn({ at_start: atStart?.clientCertificate ?? 'no tls', now: next?.clientCertificate ?? 'no tls' }, 'server.tls is turned on or off, and client_certificate changed, only by a restart')
+      if (atStart === null || next === null) return
+    }
+    (app.server as unknown as TlsServer).setSecureContext(secureContext(next))
+    applied = next
+    logger.info({ files: next.files }, 'listener certificate reloaded')
+  }
 }
 
 export async function startGateway (configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
@@ -81,12 +102,16 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
       throw err
     }
   }
-  const url = listenUrl(app, config.server.host, config.server.port)
+  const url = listenUrl(app, config.server.host, config.server.port, config.server.tls === null ? 'http' : 'https')
+  const followTls = tlsFollower(app, config.server.tls, logger)
   const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
   const reloadOptions: ReloaderOptions = {
     ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
     runtime: { observer, identityObserver },
-    onResult: (r) => { metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' }) },
+    onResult: (r) => {
+      metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' })
+      if (r.ok) followTls(ref.current.config.server.tls)
+    },
   }
   const reloader = new Reloader(ref, configFile, logger, reloadOptions)
   if (opts.reload !== false) await reloader.start()

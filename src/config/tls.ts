@@ -5,7 +5,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import type { RawTls } from './schema.js'
+import type { RawServerTls, RawTls } from './schema.js'
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3'
 
@@ -115,4 +115,30 @@ export function validateUpstreamTls (raw: RawTls, url: string, at: Array<string 
     minVersion: raw.min_version ?? null,
     files: [ca, cert, key].flatMap((f) => (f === null ? [] : [f.file])),
   }
+}
+
+/** Whether the listener asks for a client certificate: not at all, if the client has one, or always. */
+export type ClientCertificateMode = 'none' | 'request' | 'require'
+
+/** The gateway's own listener over TLS (server.tls): PEM text, read for this revision. */
+export interface ServerTls {
+  cert: string
+  key: string
+  /** The CAs client certificates are verified against. */
+  clientCa: string | null
+  clientCertificate: ClientCertificateMode
+  files: readonly string[]
+}
+
+export function validateServerTls (raw: RawServerTls, problem: Problem): ServerTls | null {
+  const at = ['server', 'tls']
+  const cert = readPem(raw.cert, 'certificates', [...at, 'cert'], problem)
+  const key = readPem(raw.key, 'key', [...at, 'key'], problem)
+  const paired = certificatePair(cert, key, at, { cert: true, key: true }, problem)
+  const clientCa = raw.client_ca === undefined ? null : readPem(raw.client_ca, 'certificates', [...at, 'client_ca'], problem)
+  const mode = raw.client_certificate ?? 'none'
+  if (mode !== 'none' && raw.client_ca === undefined) problem([...at, 'client_certificate'], `${mode} needs client_ca: the CAs client certificates are verified against`)
+  if (mode === 'none' && raw.client_ca !== undefined) problem([...at, 'client_ca'], 'no client certificate is asked for: write client_certificate: request (or require)')
+  if (!paired || cert === null || key === null) return null
+  return { cert: cert.text, key: key.text, clientCa: clientCa?.text ?? null, clientCertificate: mode, files: [cert, key, clientCa].flatMap((f) => (f === null ? [] : [f.file])) }
 }

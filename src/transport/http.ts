@@ -5,12 +5,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
 import { ROUTED_MODEL_HEADER, type Refusal } from '../pipeline/refusal.js'
+import { peerCertificate } from '../proxy/peer-certificate.js'
 import { decideRequest, type RequestHead } from '../pipeline/request.js'
 import { forward } from './forward.js'
 
 /** The request head as the pipeline reads it. */
 export function requestHead (request: FastifyRequest): RequestHead {
-  return { peer: request.raw.socket.remoteAddress, method: request.method, url: request.raw.url ?? '/', headers: request.headers }
+  return { peer: request.raw.socket.remoteAddress, method: request.method, url: request.raw.url ?? '/', headers: request.headers, certificate: peerCertificate(request.raw) }
 }
 
 export interface HttpDeps {
