@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { ServerResponse, type IncomingMessage } from 'node:http'
 import type http from 'node:http'
+import type http2 from 'node:http2'
 import type https from 'node:https'
 import type { Duplex } from 'node:stream'
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
@@ -79,7 +80,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     if (request.geofence !== null) decisions.write(request.geofence, request.method, request.raw.url ?? '', status, cut)
   }
 
-  readBodiesAsBytes(app, fastifyBodyLimit)
+  readBodiesAsBytes(app, fastifyBodyLimit, server.tls === null ? null : server.bodyTimeoutMs)
 
   // A replaced revision's connections stay usable while a request that started under it can
   // still be forwarded: its body may take server.body_timeout, its identity keys a fetch.
@@ -175,19 +176,28 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
 }
 
 /**
- * Plain HTTP, or TLS (server.tls) with the client certificate policy: `require` completes no
- * handshake without a certificate that verifies against client_ca; `request` asks for one and
- * lets the client stage judge it (a certificate that does not verify is a 401).
+ * Plain HTTP/1.1, or TLS (server.tls) with HTTP/2 offered through ALPN and HTTP/1.1 on the same
+ * port for clients that do not speak it (and for WebSocket upgrades, which exist only there).
+ * The client certificate policy: `require` completes no handshake without a certificate that
+ * verifies against client_ca; `request` asks for one and lets the client stage judge it.
  */
-function listenerOptions (server: Config['server']): { http: http.ServerOptions } | { https: https.ServerOptions } {
+function listenerOptions (server: Config['server']): { http: http.ServerOptions } | { http2: true, https: http2.SecureServerOptions, http2SessionTimeout: number } {
   const node = {
     requestTimeout: server.bodyTimeoutMs,
     connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(server.bodyTimeoutMs / 4))),
   }
   const tls = server.tls
   if (tls === null) return { http: node }
-  return { https: { ...node, ...secureContext(tls), requestCert: tls.clientCertificate !== 'none', rejectUnauthorized: tls.clientCertificate === 'require' } }
+  return {
+    http2: true,
+    // An HTTP/2 connection idle this long is closed gracefully (GOAWAY: streams under way finish).
+    http2SessionTimeout: HTTP2_IDLE_MS,
+    https: { ...node, allowHTTP1: true, ...secureContext(tls), requestCert: tls.clientCertificate !== 'none', rejectUnauthorized: tls.clientCertificate === 'require' },
+  }
 }
+
+/** As Node's HTTP/1.1 keep-alive is to HTTP/1.1 connections: long enough for a client's next call. */
+const HTTP2_IDLE_MS = 60_000
 
 /** What a reload may change on a listening TLS server (server.setSecureContext): its certificate, key and client CAs. */
 export function secureContext (tls: ServerTls): { cert: string, key: string, ca?: string } {

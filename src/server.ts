@@ -2,6 +2,8 @@
 // database), then listen on the proxy and admin ports and watch for changes. Shutdown is
 // graceful: readiness turns false, the listener stops accepting, requests and streams in
 // flight finish up to server.shutdown_grace, and whatever is left is cut and logged.
+import type { Http2Session } from 'node:http2'
+import type { Socket } from 'node:net'
 import type { Server as TlsServer } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import type { DestinationStream, Logger } from 'pino'
@@ -45,6 +47,36 @@ function listenUrl (app: FastifyInstance, host: string, port: number, scheme = '
   const bound = typeof addr === 'object' && addr !== null ? addr : { address: host, port }
   const hostText = bound.address.includes(':') ? `[${bound.address}]` : bound.address
   return `${scheme}://${hostText}:${bound.port}`
+}
+
+/**
+ * The TLS listener's connections, for shutdown (an HTTP/2 server tracks none): `goAway` tells
+ * every HTTP/2 client to go (GOAWAY; streams under way finish), and any that connects after
+ * it; the sockets are what a cut destroys.
+ */
+function tlsConnections (app: FastifyInstance): { sockets: Set<Socket>, goAway: () => void } {
+  const sockets = new Set<Socket>()
+  const sessions = new Set<Http2Session>()
+  let going = false
+  app.server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => { sockets.delete(socket) })
+  })
+  app.server.on('session', (session: Http2Session) => {
+    if (going) {
+      session.close()
+      return
+    }
+    sessions.add(session)
+    session.once('close', () => { sessions.delete(session) })
+  })
+  return {
+    sockets,
+    goAway: () => {
+      going = true
+      for (const session of sessions) session.close()
+    },
+  }
 }
 
 /**
@@ -103,6 +135,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
     }
   }
   const url = listenUrl(app, config.server.host, config.server.port, config.server.tls === null ? 'http' : 'https')
+  const connections = tlsConnections(app)
   const followTls = tlsFollower(app, config.server.tls, logger)
   const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
   const reloadOptions: ReloaderOptions = {
@@ -133,12 +166,16 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
       const grace = ref.current.config.server.shutdownGraceMs
       let timer: NodeJS.Timeout | undefined
       const graceOver = new Promise<'cut'>((resolve) => { timer = setTimeout(() => { resolve('cut') }, grace) })
+      // HTTP/2 clients are told to go (GOAWAY) at once; their streams under way finish.
+      connections.goAway()
       const outcome = await Promise.race([app.close().then(() => 'done' as const), graceOver])
       clearTimeout(timer)
       if (outcome === 'cut') {
         const left = await metrics.inflight.get()
         logger.warn({ requests: left.values[0]?.value ?? 0, grace_ms: grace }, 'shutdown grace over: cutting the requests still in flight')
-        app.server.closeAllConnections()
+        // An HTTP/2 server (the TLS listener) has no closeAllConnections: its sockets are cut one by one.
+        if (typeof app.server.closeAllConnections === 'function') app.server.closeAllConnections()
+        for (const socket of connections.sockets) socket.destroy()
         for (const socket of app.tunnels) socket.destroy()
         await app.close()
       }
