@@ -6,6 +6,9 @@
 // through one handler that shapes it in the upstream's dialect.
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES, ServerResponse, type IncomingMessage } from 'node:http'
+import type http from 'node:http'
+import type http2 from 'node:http2'
+import type https from 'node:https'
 import type { Duplex } from 'node:stream'
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
@@ -22,6 +25,8 @@ import type { RequestState } from './pipeline/state.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import { replyFromOptions } from './transport/forward.js'
 import { upstreamError } from './proxy/upstream-error.js'
+import type { Config } from './config/load.js'
+import type { ServerTls } from './config/validate.js'
 import type { RuntimeRef } from './runtime.js'
 import { handleHttp, readBodiesAsBytes, requestHead, sendRefusal, tooLarge } from './transport/http.js'
 import { markUpgrade, upgradeOf, webSocketAdapter } from './transport/websocket.js'
@@ -87,10 +92,8 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     // checked often enough for the limit to mean what it says. Node reads requestTimeout at
     // construction only, so it goes to the server options as well.
     requestTimeout: server.bodyTimeoutMs,
-    http: {
-      requestTimeout: server.bodyTimeoutMs,
-      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(server.bodyTimeoutMs / 4))),
-    },
+    // The instance is typed as over node:http: Fastify's request and reply are the same over https.
+    ...(listenerOptions(server) as { http: http.ServerOptions }),
   })
   const { metrics } = opts
 
@@ -125,9 +128,11 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     decisions.write(state, head.method, head.url, r.status, `the gateway cut the request: ${why}`)
   }
 
-  readBodiesAsBytes(app, fastifyBodyLimit)
+  readBodiesAsBytes(app, fastifyBodyLimit, server.tls === null ? null : server.bodyTimeoutMs)
 
-  const dispatcher = new UpstreamDispatcher((origin, path) => ref.current.timeoutsFor(origin, path))
+  // A replaced revision's connections stay usable while a request that started under it can
+  // still be forwarded: its body may take server.body_timeout, its identity keys a fetch.
+  const dispatcher = new UpstreamDispatcher(() => ref.current.egress, server.bodyTimeoutMs + 60_000)
   await app.register(replyFrom, replyFromOptions(dispatcher))
   app.addHook('onClose', async () => { await dispatcher.close() })
 
@@ -259,6 +264,35 @@ function readAgainWithoutOffer (server: import('node:http').Server, req: Incomin
   server.emit('connection', socket)
   // Node paused the socket when it handed it over.
   socket.resume()
+}
+
+/**
+ * Plain HTTP/1.1, or TLS (server.tls) with HTTP/2 offered through ALPN and HTTP/1.1 on the same
+ * port for clients that do not speak it (and for WebSocket upgrades, which exist only there).
+ * The client certificate policy: `require` completes no handshake without a certificate that
+ * verifies against client_ca; `request` asks for one and lets the client stage judge it.
+ */
+function listenerOptions (server: Config['server']): { http: http.ServerOptions } | { http2: true, https: http2.SecureServerOptions, http2SessionTimeout: number } {
+  const node = {
+    requestTimeout: server.bodyTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(server.bodyTimeoutMs / 4))),
+  }
+  const tls = server.tls
+  if (tls === null) return { http: node }
+  return {
+    http2: true,
+    // An HTTP/2 connection idle this long is closed gracefully (GOAWAY: streams under way finish).
+    http2SessionTimeout: HTTP2_IDLE_MS,
+    https: { ...node, allowHTTP1: true, ...secureContext(tls), requestCert: tls.clientCertificate !== 'none', rejectUnauthorized: tls.clientCertificate === 'require' },
+  }
+}
+
+/** As Node's HTTP/1.1 keep-alive is to HTTP/1.1 connections: long enough for a client's next call. */
+const HTTP2_IDLE_MS = 60_000
+
+/** What a reload may change on a listening TLS server (server.setSecureContext): its certificate, key and client CAs. */
+export function secureContext (tls: ServerTls): { cert: string, key: string, ca?: string } {
+  return { cert: tls.cert, key: tls.key, ...(tls.clientCa === null ? {} : { ca: tls.clientCa }) }
 }
 
 /** Fastify's own errors (body too large, bad content length...) become gateway errors. */

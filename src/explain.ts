@@ -146,7 +146,7 @@ function callerAt (runtime: Runtime, ip: string, upstream: string, client: strin
   if (upstreamConfig === undefined) {
     return { problem: `unknown upstream "${upstream}" (known: ${[...runtime.config.upstreams.keys()].join(', ')})` }
   }
-  if (client !== undefined && ![...runtime.config.clients.values()].includes(client)) {
+  if (client !== undefined && !runtime.config.clientNames.has(client)) {
     return { problem: `unknown client "${client}"` }
   }
   const location = runtime.locator.locate(address)

@@ -192,7 +192,7 @@ export class Reloader {
     const jwks = runtime.config.identity?.issuers.flatMap((i) => (i.keys.kind === 'jwks_file' ? [i.keys.file] : [])) ?? []
     // A signed policy: a new signature is a change too, and settles with the config.
     const signature = Array.isArray(this.#runtimeOptions.policyKeys) ? [signatureFileOf(this.#file)] : []
-    return [this.#file, ...signature, ...dbs.map((d) => d.file), ...jwks]
+    return [this.#file, ...signature, ...dbs.map((d) => d.file), ...jwks, ...runtime.config.tlsFiles]
   }
 
   /** policy_signature is read at start only: a reload that changes it is applied without that change, and says so. */

@@ -4,13 +4,14 @@
 // reload it leaves the running revision in place.
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { loadConfig, type Config, type LoadOptions } from './config/load.js'
-import { DEFAULT_TIMEOUTS, EMBEDDED_DATABASE, type UpstreamTimeouts } from './config/validate.js'
+import { EMBEDDED_DATABASE } from './config/validate.js'
 import { AddressSet } from './geo/address.js'
 import type { ClientIpOptions } from './geo/client-ip.js'
 import { DEFAULT_DATABASE, DatabaseError, openDatabase, type DatabaseKind, type GeoDatabase } from './geo/databases.js'
 import { Locator, type LocatorObserver } from './geo/locator.js'
 import { clientIpPresenter, subjectPresenter } from './observability/client-ip-privacy.js'
 import { compilePolicy, type Policy } from './policy/compile.js'
+import { Egress } from './proxy/dispatcher.js'
 import { sigv4Signer, type Signer } from './proxy/sigv4.js'
 import { createIdentityVerifier, type IdentityObserver, type IdentityVerifier } from './identity/verifier.js'
 
@@ -23,8 +24,8 @@ export interface Runtime {
   presentIp: (ip: string | null) => string | null
   /** The gateway's SigV4 signer for each upstream with aws_sigv4, by upstream name. */
   signers: ReadonlyMap<string, Signer>
-  /** The timeouts of the upstream a forwarded request goes to (by origin and base path). */
-  timeoutsFor: (origin: string, path: string) => UpstreamTimeouts
+  /** How each upstream is reached (proxy or direct, TLS, timeouts), by origin and base path; and the identity keys. */
+  egress: Egress
   /** The identity token verifier (identity:), or null without that section. */
   identity: IdentityVerifier | null
   /** How an identity's subject appears in logs: hashed as client addresses are (logging.client_ip). */
@@ -76,6 +77,7 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
     }
   }
   if (problems.length > 0) throw new ConfigError(config.file, problems)
+  const egress = new Egress(config.egress, config.upstreams.values(), opts.previous?.egress)
   return {
     config,
     policy: compilePolicy(config),
@@ -86,28 +88,17 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
     }),
     clientIp: { trusted: new AddressSet(config.clientIp.trustedProxies), headers: config.clientIp.headers },
     presentIp: clientIpPresenter(config.logging.clientIp, config.logging.clientIpKey),
-    timeoutsFor: timeoutTable(config),
+    egress,
     identity: config.identity === null || opts.identityKeys === false
       ? null
       : createIdentityVerifier(config.identity, {
+        dispatcher: egress.fallback.dispatcher,
         ...(opts.identityObserver === undefined ? {} : { observer: opts.identityObserver }),
         ...(opts.previous?.identity == null ? {} : { previous: opts.previous.identity }),
       }),
     presentSubject: subjectPresenter(config.logging.clientIp, config.logging.clientIpKey),
     signers: new Map([...config.upstreams.values()].flatMap((u) => (u.awsSigv4 === null ? [] : [[u.name, sigv4Signer(u.awsSigv4)] as const]))),
   }
-}
-
-/** Origin -> upstreams by base path, longest first; looked up once per forwarded request. */
-function timeoutTable (config: Config): (origin: string, path: string) => UpstreamTimeouts {
-  const byOrigin = new Map<string, Array<{ base: string, timeouts: UpstreamTimeouts }>>()
-  for (const up of config.upstreams.values()) {
-    const u = new URL(up.url)
-    const list = byOrigin.get(u.origin) ?? []
-    list.push({ base: u.pathname.replace(/\/$/, ''), timeouts: up.timeouts })
-    byOrigin.set(u.origin, list.sort((a, b) => b.base.length - a.base.length))
-  }
-  return (origin, path) => byOrigin.get(origin)?.find((e) => path.startsWith(e.base))?.timeouts ?? DEFAULT_TIMEOUTS
 }
 
 export async function loadRuntime (file: string, opts: RuntimeOptions = {}): Promise<Runtime> {

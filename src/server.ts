@@ -2,9 +2,13 @@
 // database), then listen on the proxy and admin ports and watch for changes. Shutdown is
 // graceful: readiness turns false, the listener stops accepting, requests and streams in
 // flight finish up to server.shutdown_grace, and whatever is left is cut and logged.
+import type { Http2Session } from 'node:http2'
+import type { Socket } from 'node:net'
+import type { Server as TlsServer } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import type { DestinationStream, Logger } from 'pino'
-import { buildApp } from './app.js'
+import { buildApp, secureContext } from './app.js'
+import type { ServerTls } from './config/validate.js'
 import { buildAdmin, type AdminState } from './observability/admin.js'
 import { createLogger, processDestination } from './observability/logger.js'
 import { currentSlot, openLogChain } from './evidence/log-chain.js'
@@ -20,7 +24,7 @@ export interface RunningGateway {
   readonly runtime: Runtime
   logger: Logger
   metrics: Metrics
-  /** http://host:port of the proxy listener as bound (port 0 in the config picks a free port). */
+  /** http://host:port (https:// with server.tls) of the proxy listener as bound (port 0 in the config picks a free port). */
   url: string
   /** http://host:port of the admin listener. */
   adminUrl: string
@@ -41,11 +45,60 @@ export interface StartOptions {
   policyKeys?: RuntimeOptions['policyKeys']
 }
 
-function listenUrl (app: FastifyInstance, host: string, port: number): string {
+function listenUrl (app: FastifyInstance, host: string, port: number, scheme = 'http'): string {
   const addr = app.server.address()
   const bound = typeof addr === 'object' && addr !== null ? addr : { address: host, port }
   const hostText = bound.address.includes(':') ? `[${bound.address}]` : bound.address
-  return `http://${hostText}:${bound.port}`
+  return `${scheme}://${hostText}:${bound.port}`
+}
+
+/**
+ * The TLS listener's connections, for shutdown (an HTTP/2 server tracks none): `goAway` tells
+ * every HTTP/2 client to go (GOAWAY; streams under way finish), and any that connects after
+ * it; the sockets are what a cut destroys.
+ */
+function tlsConnections (app: FastifyInstance): { sockets: Set<Socket>, goAway: () => void } {
+  const sockets = new Set<Socket>()
+  const sessions = new Set<Http2Session>()
+  let going = false
+  app.server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => { sockets.delete(socket) })
+  })
+  app.server.on('session', (session: Http2Session) => {
+    if (going) {
+      session.close()
+      return
+    }
+    sessions.add(session)
+    session.once('close', () => { sessions.delete(session) })
+  })
+  return {
+    sockets,
+    goAway: () => {
+      going = true
+      for (const session of sessions) session.close()
+    },
+  }
+}
+
+/**
+ * The listener's certificate, key and client CAs follow each revision (a renewed certificate
+ * renamed into place is served to new connections without a restart); turning TLS on or off,
+ * or changing client_certificate, needs one.
+ */
+function tlsFollower (app: FastifyInstance, atStart: ServerTls | null, logger: Logger): (next: ServerTls | null) => void {
+  let applied = atStart
+  return (next) => {
+    if (next === applied || (next !== null && applied !== null && next.cert === applied.cert && next.key === applied.key && next.clientCa === applied.clientCa && next.clientCertificate === applied.clientCertificate)) return
+    if (atStart === null || next === null || next.clientCertificate !== atStart.clientCertificate) {
+      logger.warn({ at_start: atStart?.clientCertificate ?? 'no tls', now: next?.clientCertificate ?? 'no tls' }, 'server.tls is turned on or off, and client_certificate changed, only by a restart')
+      if (atStart === null || next === null) return
+    }
+    (app.server as unknown as TlsServer).setSecureContext(secureContext(next))
+    applied = next
+    logger.info({ files: next.files }, 'listener certificate reloaded')
+  }
 }
 
 export async function startGateway (configFile: string, opts: StartOptions = {}): Promise<RunningGateway> {
@@ -90,12 +143,17 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
       throw err
     }
   }
-  const url = listenUrl(app, config.server.host, config.server.port)
+  const url = listenUrl(app, config.server.host, config.server.port, config.server.tls === null ? 'http' : 'https')
+  const connections = tlsConnections(app)
+  const followTls = tlsFollower(app, config.server.tls, logger)
   const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
   const reloadOptions: ReloaderOptions = {
     ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
     runtime: { observer, identityObserver, policyKeys },
-    onResult: (r) => { metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' }) },
+    onResult: (r) => {
+      metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' })
+      if (r.ok) followTls(ref.current.config.server.tls)
+    },
   }
   const reloader = new Reloader(ref, configFile, logger, reloadOptions)
   if (opts.reload !== false) await reloader.start()
@@ -107,6 +165,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
     ...(ref.current.config.policyKey === null ? {} : { policy_key: ref.current.config.policyKey }),
     config: ref.current.config.file,
     databases: ref.current.locator.databases.map((d) => ({ file: d.file, type: d.type, build: d.buildEpoch.toISOString() })),
+    egress: ref.current.egress.describe(ref.current.config.upstreams.values()),
   }, 'listening')
 
   let closing: Promise<void> | null = null
@@ -117,12 +176,16 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
       const grace = ref.current.config.server.shutdownGraceMs
       let timer: NodeJS.Timeout | undefined
       const graceOver = new Promise<'cut'>((resolve) => { timer = setTimeout(() => { resolve('cut') }, grace) })
+      // HTTP/2 clients are told to go (GOAWAY) at once; their streams under way finish.
+      connections.goAway()
       const outcome = await Promise.race([app.close().then(() => 'done' as const), graceOver])
       clearTimeout(timer)
       if (outcome === 'cut') {
         const left = await metrics.inflight.get()
         logger.warn({ requests: left.values[0]?.value ?? 0, grace_ms: grace }, 'shutdown grace over: cutting the requests still in flight')
-        app.server.closeAllConnections()
+        // An HTTP/2 server (the TLS listener) has no closeAllConnections: its sockets are cut one by one.
+        if (typeof app.server.closeAllConnections === 'function') app.server.closeAllConnections()
+        for (const socket of connections.sockets) socket.destroy()
         for (const socket of app.tunnels) socket.destroy()
         await app.close()
       }

@@ -77,7 +77,7 @@ export function parseConfig (file: string, bytes: Buffer, env: NodeJS.ProcessEnv
     throw new ConfigError(file, problems)
   }
   const revision = createHash('sha256').update(bytes).digest('hex')
-  const { config, problems: meaning } = validate(raw, { file, revision, position })
+  const { config, problems: meaning } = validate(raw, { file, revision, position, env })
   add(meaning)
   if (problems.length > 0 || config === null) throw new ConfigError(file, problems)
   return config

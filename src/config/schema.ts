@@ -97,6 +97,17 @@ export const CONFIG_SCHEMA = {
         shutdown_grace: sizeOrDuration,
         max_event_loop_delay: sizeOrDuration,
         workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 64 }, { const: 'auto' }] },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['cert', 'key'],
+          properties: {
+            cert: { type: 'string' },
+            key: { type: 'string' },
+            client_ca: { type: 'string' },
+            client_certificate: { enum: ['none', 'request', 'require'] },
+          },
+        },
       },
     },
     admin: {
@@ -112,8 +123,14 @@ export const CONFIG_SCHEMA = {
       additionalProperties: {
         type: 'object',
         additionalProperties: false,
-        required: ['token_sha256'],
-        properties: { token_sha256: { type: 'string' } },
+        properties: {
+          token_sha256: { type: 'string' },
+          certificate: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { subject: { type: 'string', minLength: 1 }, san_uri: { type: 'string', minLength: 1 } },
+          },
+        },
       },
     },
     client_ip: {
@@ -172,6 +189,18 @@ export const CONFIG_SCHEMA = {
             type: 'object',
             additionalProperties: false,
             properties: { connect: sizeOrDuration, first_byte: sizeOrDuration, idle: sizeOrDuration },
+          },
+          proxy: { enum: ['none'] },
+          tls: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              ca: { type: 'string' },
+              cert: { type: 'string' },
+              key: { type: 'string' },
+              servername: { type: 'string', minLength: 1 },
+              min_version: { enum: ['TLSv1.2', 'TLSv1.3'] },
+            },
           },
         },
       },
@@ -232,6 +261,15 @@ export const CONFIG_SCHEMA = {
       required: ['public_keys'],
       properties: { public_keys: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 } },
     },
+    egress: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        proxy: { type: 'string', minLength: 1 },
+        no_proxy: stringList,
+        proxy_auth: { type: 'string', minLength: 1 },
+      },
+    },
   },
 } as const
 
@@ -277,6 +315,21 @@ export interface RawIdentity {
   issuers: RawIssuer[]
 }
 
+export interface RawServerTls {
+  cert: string
+  key: string
+  client_ca?: string
+  client_certificate?: 'none' | 'request' | 'require'
+}
+
+export interface RawTls {
+  ca?: string
+  cert?: string
+  key?: string
+  servername?: string
+  min_version?: 'TLSv1.2' | 'TLSv1.3'
+}
+
 export interface RawNetwork {
   cidr: string
   country: string
@@ -285,9 +338,9 @@ export interface RawNetwork {
 }
 
 export interface RawConfig {
-  server?: { host?: string, port?: number, body_limit?: string | number, batch_body_limit?: string | number, body_timeout?: string | number, shutdown_grace?: string | number, max_event_loop_delay?: string | number, workers?: number | 'auto' }
+  server?: { host?: string, port?: number, body_limit?: string | number, batch_body_limit?: string | number, body_timeout?: string | number, shutdown_grace?: string | number, max_event_loop_delay?: string | number, workers?: number | 'auto', tls?: RawServerTls }
   admin?: { host?: string, port?: number }
-  clients?: Record<string, { token_sha256: string }>
+  clients?: Record<string, { token_sha256?: string, certificate?: { subject?: string, san_uri?: string } }>
   client_ip?: { trusted_proxies?: string[], headers?: Array<'x-forwarded-for' | 'forwarded'> }
   geoip?: { databases?: string[], anonymous_ip?: string, cache?: { max_entries?: number, ttl?: string | number } }
   networks?: RawNetwork[]
@@ -301,7 +354,10 @@ export interface RawConfig {
     aws_sigv4?: { region: string, service?: string, access_key_id: string, secret_access_key: string, session_token?: string }
     endpoints?: string[]
     timeouts?: { connect?: string | number, first_byte?: string | number, idle?: string | number }
+    proxy?: 'none'
+    tls?: RawTls
   }>
+  egress?: { proxy?: string, no_proxy?: string[], proxy_auth?: string }
   policy: {
     mode?: 'enforce' | 'dry-run'
     default?: 'block' | 'allow'

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import type { DialectName } from '../dialects/types.js'
 import { modelIdProblem } from '../policy/model-id.js'
 import type { RawConfig } from './schema.js'
+import { validateUpstreamTls, type UpstreamTls } from './tls.js'
 
 /** LLM calls are slow: a long answer without streaming can take minutes before its first byte. */
 export const DEFAULT_TIMEOUTS: UpstreamTimeouts = { connectMs: 10_000, firstByteMs: 300_000, idleMs: 300_000 }
@@ -32,6 +33,10 @@ export interface UpstreamConfig {
   endpoints: RegExp | null
   /** Credentials the gateway signs forwarded requests with (aws_sigv4), or null. */
   awsSigv4: SigV4Credentials | null
+  /** `none`: reached directly, whatever egress says (a model inside the bank); else through the egress proxy. */
+  proxy: 'egress' | 'none'
+  /** CAs, client certificate, servername and minimum version towards it (tls:), or null: the system's CAs. */
+  tls: UpstreamTls | null
 }
 
 export interface SigV4Credentials {
@@ -87,8 +92,9 @@ export function validateUpstreams (raw: RawConfig['upstreams'], problem: Problem
       const sessionToken = secret('session_token')
       awsSigv4 = { region: aws.region, service: aws.service ?? 'bedrock', accessKeyId: secret('access_key_id'), secretAccessKey: secret('secret_access_key'), ...(sessionToken === '' ? {} : { sessionToken }) }
     }
+    const tls = up.tls === undefined || typeof url !== 'string' ? null : validateUpstreamTls(up.tls, url, ['upstreams', name, 'tls'], problem)
     if (typeof url !== 'string') problem(['upstreams', name, 'url'], url.problem)
-    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts, modelAliases, endpoints, awsSigv4 })
+    else upstreams.set(name, { name, url, dialect: up.dialect, headers, stripClientCredentials: up.strip_client_credentials ?? false, timeouts, modelAliases, endpoints, awsSigv4, proxy: up.proxy ?? 'egress', tls })
   }
   return upstreams
 }

@@ -10,14 +10,20 @@ import type { CacheOptions } from '../geo/locator.js'
 import { BUILTIN_GROUPS, isSubdivisionCode } from '../policy/builtin-groups.js'
 import { countryCodeProblem } from '../policy/countries.js'
 import type { JurisdictionSource, PolicySettings, RuleAction, RuleConfig } from '../policy/rules.js'
+import { validateCertificateClient, type CertificateClient } from './client-certificates.js'
+import { validateEgress, type EgressConfig } from './egress.js'
 import { DEFAULT_JURISDICTION, isEntityEntry, jurisdictionSources, ruleEntities, validateIdentity, type IdentityConfig } from './identity.js'
 import type { RawConfig } from './schema.js'
+import { validateServerTls, type ServerTls } from './tls.js'
 import { parseDuration, parseSize } from './units.js'
 import { validateIntegrity, validatePolicySignature, type IntegrityConfig, type PolicySignatureConfig } from './evidence.js'
 import { NAME, validateUpstreams, type UpstreamConfig } from './upstreams.js'
 
 export { DEFAULT_TIMEOUTS, type UpstreamConfig, type UpstreamTimeouts } from './upstreams.js'
 export type { IdentityConfig, IssuerConfig } from './identity.js'
+export type { EgressConfig, ProxyConfig } from './egress.js'
+export type { CertificateClient } from './client-certificates.js'
+export type { ServerTls } from './tls.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
@@ -49,10 +55,15 @@ export interface Config {
   /** sha256 of the file's bytes. */
   revision: string
   /** bodyLimit bounds every body but a batch's (batchBodyLimit). */
-  server: { host: string, port: number, bodyLimit: number, batchBodyLimit: number, bodyTimeoutMs: number, shutdownGraceMs: number, maxEventLoopDelayMs: number, workers: number }
+  /** `tls`: the listener's certificate and client certificate policy (server.tls), or null: plain HTTP. */
+  server: { host: string, port: number, bodyLimit: number, batchBodyLimit: number, bodyTimeoutMs: number, shutdownGraceMs: number, maxEventLoopDelayMs: number, workers: number, tls: ServerTls | null }
   admin: { host: string, port: number }
-  /** sha256 (hex) of each client token -> client name; empty when clients are not authenticated. */
+  /** sha256 (hex) of each client token -> client name; empty when no client has a token. */
   clients: ReadonlyMap<string, string>
+  /** Clients named by their TLS client certificate (clients.NAME.certificate). */
+  clientCertificates: readonly CertificateClient[]
+  /** Every configured client's name, however it authenticates. */
+  clientNames: ReadonlySet<string>
   clientIp: { trustedProxies: ReadonlyArray<readonly [string, number]>, headers: readonly ForwardingHeader[] }
   /** Database files, absolute; EMBEDDED_DATABASE stands for the embedded default. */
   geoip: { databases: readonly string[], anonymousIp: string | null, cache: CacheOptions }
@@ -67,6 +78,11 @@ export interface Config {
   /** The key that signed this file, once a signature was checked (config/load.ts); else null. */
   policyKey: string | null
   /** integrity: the decision log chained and its checkpoints signed (read at start only), or null. */
+  /** The forward proxy outbound connections go through (egress:, else the environment). */
+  egress: EgressConfig
+  /** Certificate, key and CA files the revision read (server.tls, upstreams' tls:), absolute: a reload watches them. */
+  tlsFiles: readonly string[]
+  /** integrity: the decision log chained and its checkpoints signed (read at start only), or null. */
   logging: { level: string, clientIp: 'full' | 'truncated' | 'hashed', clientIpKey: string | null, integrity: IntegrityConfig | null }
   /** Line and column of a key path in the file, for errors found after loading (databases). */
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
@@ -75,6 +91,8 @@ export interface Config {
 export interface ValidateContext {
   file: string
   revision: string
+  /** The environment the egress proxy is read from when egress.proxy is not set. */
+  env: NodeJS.ProcessEnv
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
 }
 
@@ -101,13 +119,28 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     workers: raw.server?.workers === 'auto' ? availableParallelism() : raw.server?.workers ?? 1,
   }
 
+  const serverTls = raw.server?.tls === undefined ? null : validateServerTls(raw.server.tls, problem)
   const clients = new Map<string, string>()
+  const clientCertificates: CertificateClient[] = []
   for (const [name, client] of Object.entries(raw.clients ?? {})) {
-    const hash = client.token_sha256.toLowerCase()
-    if (!/^[0-9a-f]{64}$/.test(hash)) problem(['clients', name, 'token_sha256'], 'must be the sha256 of the token, 64 hex digits (printf %s "$TOKEN" | sha256sum)')
-    else if (clients.has(hash)) problem(['clients', name, 'token_sha256'], `the same token as client "${clients.get(hash) ?? ''}"`)
-    else clients.set(hash, name)
+    if (client.token_sha256 === undefined && client.certificate === undefined) problem(['clients', name], 'say how the client is known: token_sha256, certificate, or both')
+    if (client.token_sha256 !== undefined) {
+      const hash = client.token_sha256.toLowerCase()
+      if (!/^[0-9a-f]{64}$/.test(hash)) problem(['clients', name, 'token_sha256'], 'must be the sha256 of the token, 64 hex digits (printf %s "$TOKEN" | sha256sum)')
+      else if (clients.has(hash)) problem(['clients', name, 'token_sha256'], `the same token as client "${clients.get(hash) ?? ''}"`)
+      else clients.set(hash, name)
+    }
+    if (client.certificate !== undefined) {
+      const byCert = validateCertificateClient(name, client.certificate, problem)
+      const same = byCert === null ? undefined : clientCertificates.find((c) => c.subject === byCert.subject && c.sanUri === byCert.sanUri)
+      if (same !== undefined) problem(['clients', name, 'certificate'], `the same certificate as client "${same.name}"`)
+      else if (byCert !== null) clientCertificates.push(byCert)
+      if (raw.server?.tls?.client_certificate === undefined || raw.server.tls.client_certificate === 'none') {
+        problem(['clients', name, 'certificate'], 'the listener asks for no client certificate: set server.tls with client_ca and client_certificate: request or require')
+      }
+    }
   }
+  const clientNames = new Set(Object.keys(raw.clients ?? {}))
 
   let clientIpKey: string | null = raw.logging?.client_ip_key ?? null
   if (raw.logging?.client_ip === 'hashed' && (clientIpKey === null || clientIpKey.length < 16)) {
@@ -154,6 +187,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
   }
 
   const upstreams = validateUpstreams(raw.upstreams, problem, duration)
+  const egress = validateEgress(raw.egress, ctx.env, problem)
   const identity = raw.identity === undefined ? null : validateIdentity(raw.identity, problem, duration, codeProblem)
   const jurisdiction = jurisdictionSources(raw.policy.jurisdiction, ['policy', 'jurisdiction'], identity !== null, problem) ?? DEFAULT_JURISDICTION
 
@@ -194,7 +228,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       }
     }
     for (const [j, client] of (rule.clients ?? []).entries()) {
-      if (![...clients.values()].includes(client)) problem(at('clients', j), `unknown client "${client}"${known(clients.values())}`)
+      if (!clientNames.has(client)) problem(at('clients', j), `unknown client "${client}"${known(clientNames)}`)
     }
     const subdivisionPaths: Array<Array<string | number>> = []
     const allow = codes(rule.allow, at('allow'), subdivisionPaths)
@@ -244,9 +278,11 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     config: {
       file: ctx.file,
       revision: ctx.revision,
-      server: { host: raw.server?.host ?? DEFAULT_HOST, port: raw.server?.port ?? DEFAULT_PORT, bodyLimit, batchBodyLimit, ...server },
+      server: { host: raw.server?.host ?? DEFAULT_HOST, port: raw.server?.port ?? DEFAULT_PORT, bodyLimit, batchBodyLimit, ...server, tls: serverTls },
       admin: { host: raw.admin?.host ?? DEFAULT_ADMIN_HOST, port: raw.admin?.port ?? DEFAULT_ADMIN_PORT },
       clients,
+      clientCertificates,
+      clientNames,
       clientIp: { trustedProxies, headers: raw.client_ip?.headers ?? DEFAULT_FORWARDING_HEADERS },
       geoip: {
         databases: (raw.geoip?.databases ?? []).map((f) => (f === EMBEDDED_DATABASE ? f : resolve(f))),
@@ -270,6 +306,8 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       identity,
       policySignature,
       policyKey: null,
+      egress,
+      tlsFiles: [...new Set([...(serverTls?.files ?? []), ...[...upstreams.values()].flatMap((u) => u.tls?.files ?? [])])],
       logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey, integrity },
       position: ctx.position,
     },

@@ -5,6 +5,7 @@
 // (transport/http.ts, transport/websocket.ts) carry out the outcome and nothing else.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { GatewayError } from '../errors.js'
+import type { PeerCertificate } from '../proxy/peer-certificate.js'
 import type { Runtime } from '../runtime.js'
 import { findCaller } from './caller.js'
 import { authenticateClient } from './client.js'
@@ -21,6 +22,8 @@ export interface RequestHead {
   method: string
   url: string
   headers: IncomingHttpHeaders
+  /** The client certificate of its TLS connection, if it sent one. */
+  certificate?: PeerCertificate | null
 }
 
 /**
@@ -54,7 +57,7 @@ export function beginRequest (runtime: Runtime, head: RequestHead, id: string): 
     logged: false,
   }
   try {
-    state.clientName = authenticateClient(runtime.config.clients, head.headers)
+    state.clientName = authenticateClient(runtime.config.clients, head.headers, { clients: runtime.config.clientCertificates, peer: head.certificate ?? null })
     if (upstream !== null) state.endpoint = findEndpoint(runtime.config, upstream, head.method, head.url)
   } catch (err) {
     return { state, error: err as GatewayError }

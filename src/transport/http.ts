@@ -1,16 +1,31 @@
 // The HTTP adapter over the pipeline: the body read as bytes (whatever its Content-Type, or
 // none, up to its endpoint's limit), then the stages after the body, then the outcome carried
 // out: a refusal answered, or the plan forwarded with @fastify/reply-from.
+import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
 import { ROUTED_MODEL_HEADER, type Refusal } from '../pipeline/refusal.js'
+import { peerCertificate } from '../proxy/peer-certificate.js'
 import { decideRequest, type RequestHead } from '../pipeline/request.js'
 import { forward } from './forward.js'
 
-/** The request head as the pipeline reads it. */
+/** The request head as the pipeline reads it, the same over HTTP/1.1 and HTTP/2. */
 export function requestHead (request: FastifyRequest): RequestHead {
-  return { peer: request.raw.socket.remoteAddress, method: request.method, url: request.raw.url ?? '/', headers: request.headers }
+  const headers = request.raw.httpVersionMajor === 2 ? http1Headers(request.headers) : request.headers
+  return { peer: request.raw.socket.remoteAddress, method: request.method, url: request.raw.url ?? '/', headers, certificate: peerCertificate(request.raw) }
+}
+
+/**
+ * An HTTP/2 request's headers as HTTP/1.1 names them: the pseudo-headers (:method, :path,
+ * :scheme, :authority) are the request line, never headers to forward; :authority is the Host.
+ */
+function http1Headers (headers: FastifyRequest['headers']): FastifyRequest['headers'] {
+  const out: FastifyRequest['headers'] = {}
+  for (const [name, value] of Object.entries(headers)) if (!name.startsWith(':')) out[name] = value
+  const authority = headers[':authority']
+  if (out.host === undefined && typeof authority === 'string') out.host = authority
+  return out
 }
 
 export interface HttpDeps {
@@ -44,11 +59,13 @@ export function sendRefusal (reply: FastifyReply, r: Refusal): FastifyReply {
  * limit is the endpoint's (batches take more): a Content-Length over it was refused before the
  * body was read, and a chunked body is cut as soon as it passes it.
  */
-export function readBodiesAsBytes (app: FastifyInstance, fallbackLimit: number): void {
+export function readBodiesAsBytes (app: FastifyInstance, fallbackLimit: number, bodyTimeoutMs: number | null): void {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (request, payload, done) => {
     const limit = request.geofence.endpoint?.bodyLimit ?? fallbackLimit
-    readBody(payload, limit, request.headers['content-length'], () => tooLarge(limit, request.geofence.runtime.config.server), done)
+    // Node's HTTP/2 server (the TLS listener) enforces no requestTimeout: the body's deadline is kept here, from the request's start.
+    const deadline = bodyTimeoutMs === null ? null : Math.max(0, bodyTimeoutMs - Number(process.hrtime.bigint() - request.geofence.startedAt) / 1e6)
+    readBody(payload, limit, request.headers['content-length'], () => tooLarge(limit, request.geofence.runtime.config.server), done, deadline)
   })
 }
 
@@ -56,11 +73,21 @@ export function tooLarge (limit: number, server: { bodyLimit: number }): Gateway
   return new GatewayError('too_large', `the request body is larger than ${limit === server.bodyLimit ? 'server.body_limit' : 'server.batch_body_limit'}`)
 }
 
-/** A request body as one Buffer, as Fastify's own raw-body reader does it, with a limit per request. */
-function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength: string | undefined, tooLargeError: () => Error, done: (err: Error | null, body?: Buffer) => void): void {
+/** A request body as one Buffer, as Fastify's own raw-body reader does it, with a limit (and, where Node keeps none, a deadline) per request. */
+function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength: string | undefined, tooLargeError: () => Error, done: (err: Error | null, body?: Buffer) => void, deadlineMs: number | null): void {
   const chunks: Buffer[] = []
   let size = 0
+  const timer = deadlineMs === null
+    ? undefined
+    : setTimeout(() => {
+      stop()
+      // An HTTP/2 client may go on sending: once the answer is out, its stream is closed (RST_STREAM NO_ERROR).
+      const stream = (payload as { stream?: Duplex & { close?: () => void } }).stream
+      stream?.once('finish', () => { stream.close?.() })
+      done(new GatewayError('invalid_request', 'the request body did not arrive within server.body_timeout'))
+    }, deadlineMs)
   const stop = (): void => {
+    clearTimeout(timer)
     payload.removeListener('data', onData)
     payload.removeListener('end', onEnd)
     payload.removeListener('error', onError)

@@ -15,6 +15,7 @@ import { DECISION_HEADER, ROUTED_MODEL_HEADER } from '../pipeline/refusal.js'
 import { decideFrame, type FrameVerdict } from '../pipeline/frames.js'
 import { decideRequest } from '../pipeline/request.js'
 import type { Plan } from '../pipeline/plan.js'
+import { createConnection, type Connector } from '../proxy/egress.js'
 import { upstreamError } from '../proxy/upstream-error.js'
 import { requestHead, sendRefusal } from './http.js'
 
@@ -75,7 +76,7 @@ export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest
       return
     }
     const { plan } = outcome
-    const upstream = openUpstream(plan, request.headers, deps.maxPayload)
+    const upstream = openUpstream(plan, request.headers, deps.maxPayload, st.runtime.egress.routeFor(plan.target).connect)
     return new Promise((resolve, reject) => {
       // The client going away before the upstream answers ends the upstream handshake at once.
       const onClientGone = (): void => {
@@ -134,15 +135,20 @@ export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest
   }
 }
 
-/** The plan's WebSocket to the upstream: its headers, and the subprotocols the client offered. */
-function openUpstream (plan: Plan, client: IncomingMessage['headers'], maxPayload: number): WebSocket {
+/**
+ * The plan's WebSocket to the upstream: its headers, and the subprotocols the client offered,
+ * over a connection made as HTTP's are (through the egress proxy with CONNECT, or direct).
+ */
+function openUpstream (plan: Plan, client: IncomingMessage['headers'], maxPayload: number, connect: Connector): WebSocket {
   const headers = { ...plan.headers }
   for (const name of CLIENT_HANDSHAKE) delete headers[name]
   const offered = client['sec-websocket-protocol']
   const protocols = typeof offered === 'string' ? offered.split(',').map((p) => p.trim()).filter((p) => p !== '') : []
+  const url = new URL(plan.url)
   const ws = new WebSocket(plan.url.replace(/^http/, 'ws'), protocols, {
     headers: headers as Record<string, string>,
     maxPayload,
+    createConnection: createConnection(connect, url.protocol === 'https:' ? 'https:' : 'http:') as never,
     perMessageDeflate: false,
     followRedirects: false,
   })

@@ -56,7 +56,7 @@ t.test('policy.unknown_endpoint: block or allow', async (t) => {
 t.test('an unknown key, with the line and a suggestion', async (t) => {
   t.same(problems(GOOD.replace('  trusted_proxies:', '  trusted_proxy:')),
     ['policy.yaml:3:3: client_ip.trusted_proxy: unknown key "trusted_proxy" (did you mean "trusted_proxies"?)'])
-  t.same(problems(`${GOOD}logs: {}\n`), ['policy.yaml:21:1: logs: unknown key "logs" (known keys: server, admin, clients, client_ip, geoip, networks, groups, upstreams, policy, logging, identity, policy_signature)'])
+  t.same(problems(`${GOOD}logs: {}\n`), ['policy.yaml:21:1: logs: unknown key "logs" (known keys: server, admin, clients, client_ip, geoip, networks, groups, upstreams, policy, logging, identity, policy_signature, egress)'])
   t.same(problems(GOOD.replace('      action: block', '      action: block\n      deny_all: true')),
     ['policy.yaml:21:7: policy.rules[0].deny_all: unknown key "deny_all" (known keys: name, upstreams, models, allow, deny, action, mode, anonymous, clients, jurisdiction)'])
 })

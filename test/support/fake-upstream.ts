@@ -3,6 +3,7 @@
 // each provider's event format, and Bedrock's binary event stream. It records every call.
 import { once } from 'node:events'
 import http, { type IncomingHttpHeaders } from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { EventStreamCodec } from '@smithy/eventstream-codec'
 import { Hash } from '@smithy/hash-node'
@@ -35,6 +36,8 @@ export interface FakeUpstreamOptions {
   streamGateMs?: number
   /** Verify AWS SigV4 signatures with these credentials (as Bedrock does). */
   sigv4?: { region: string, service: string, accessKeyId: string, secretAccessKey: string }
+  /** Serve HTTPS with these options (key, cert, and ca + requestCert for mutual TLS). */
+  tls?: https.ServerOptions
 }
 
 export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
@@ -44,7 +47,7 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
   let lastSent: number | null = null
   let aborted: number | null = null
 
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     res.on('close', () => { if (!res.writableFinished) aborted = Date.now() })
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -126,7 +129,8 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         sendJson(res, 200, { path, echo: true })
       }
     }
-  })
+  }
+  const server = opts.tls === undefined ? http.createServer(handler) : https.createServer(opts.tls, handler)
   // OpenAI Realtime over WebSocket: session.created naming the model, then each client event
   // answered with a response.done that echoes its type.
   const wss = new WebSocketServer({ noServer: true })
@@ -149,7 +153,7 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     calls,
     releaseStream: () => {
       release()
