@@ -13,7 +13,7 @@ import { explain, explainRequest, formatExplanation, identityOf, type ExplainReq
 import { loadRuntime } from './runtime.js'
 import { BUILTIN_GROUPS } from './policy/builtin-groups.js'
 import { formatResults, runPolicyTests } from './policy-test.js'
-import { startGateway } from './server.js'
+import { ListenError, startGateway } from './server.js'
 import { candidateLocator, formatReplay, replay, ReplayError, type Change, type ReplayReport } from './evidence/replay.js'
 import { DatabaseError } from './geo/databases.js'
 import { formatVerify, readCheckpoints, verifyLog, type VerifyReport } from './evidence/verify-log.js'
@@ -288,6 +288,9 @@ main(process.argv.slice(2)).then((code) => {
   if (err instanceof ConfigError) {
     const outcome = process.argv[2] === 'test' ? 'no test was run' : 'nothing was started'
     process.stderr.write(`${err.message}\n${err.problems.length} problem(s) in ${err.file}; ${outcome}.\n`)
+    process.exitCode = 2
+  } else if (err instanceof ListenError) {
+    process.stderr.write(`geofence: ${err.message}; nothing was started.\n`)
     process.exitCode = 2
   } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
     process.stderr.write(`geofence: ${(err as Error).message}\nRun "geofence --help" for usage.\n`)

@@ -134,10 +134,10 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
     waitingFor: () => (ref.current.identity === null || ref.current.identity.ready() ? null : 'the identity issuers\' keys'),
   }
   const admin = await buildAdmin(metrics, state)
-  await app.listen({ host: config.server.host, port: config.server.port })
+  await listenOrSay(app, 'server', config.server.host, config.server.port)
   if (opts.admin !== false) {
     try {
-      await admin.listen({ host: config.admin.host, port: config.admin.port })
+      await listenOrSay(admin, 'admin', config.admin.host, config.admin.port)
     } catch (err) {
       await app.close()
       throw err
@@ -207,5 +207,30 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
     adminUrl,
     reload: async (trigger = 'api') => reloader.reload(trigger),
     close,
+  }
+}
+
+/** A listener that cannot be opened, said as a person can act on it: the setting, the address, the cause. */
+export class ListenError extends Error {
+  constructor (readonly setting: 'server' | 'admin', host: string, port: number, code: string | undefined) {
+    const why = code === 'EADDRINUSE'
+      ? 'the port is already in use (another gateway, or another program)'
+      : code === 'EACCES'
+        ? 'this user may not open the port (ports below 1024 need privileges)'
+        : code === 'EADDRNOTAVAIL'
+          ? 'no interface of this machine has that address'
+          : `it cannot be opened (${code ?? 'unknown error'})`
+    super(`${setting}.host/${setting}.port: cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${why}`)
+    this.name = 'ListenError'
+  }
+}
+
+async function listenOrSay (app: { listen: (o: { host: string, port: number }) => Promise<string> }, setting: 'server' | 'admin', host: string, port: number): Promise<void> {
+  try {
+    await app.listen({ host, port })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new ListenError(setting, host, port, code)
+    throw err
   }
 }
