@@ -47,8 +47,6 @@ export interface PlanInput {
   endpoint: RequestEndpoint
   method: string
   headers: IncomingHttpHeaders
-  /** The body as it came; what is sent is the body as it was read (`read.body`). */
-  body: Buffer | undefined
   read: ModelsRead
   decision: Decision
 }

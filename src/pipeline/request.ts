@@ -96,5 +96,5 @@ export async function decideRequest (st: RequestState, head: RequestHead, body: 
   st.decision = decision
   // The block path answers directly: no exception (and no stack trace) per refusal.
   if (decision.enforced && decision.action === 'block') return { kind: 'refuse', refusal: blockRefusal(st, decision) }
-  return { kind: 'forward', plan: await plan({ runtime, endpoint, method, headers, body, read, decision }) }
+  return { kind: 'forward', plan: await plan({ runtime, endpoint, method, headers, read, decision }) }
 }

@@ -15,7 +15,7 @@ async function planFor (runtime: Runtime, method: string, url: string, ip: strin
   if (endpoint === null) throw new Error(`${url} is mounted`)
   const read = await readModels({ endpoint, method, headers: head.headers, body })
   const { decision } = decide({ runtime, upstream: endpoint.upstream, client: null, location: state.location, locationProblem: undefined }, endpoint, read)
-  return plan({ runtime, endpoint, method, headers: head.headers, body, read, decision })
+  return plan({ runtime, endpoint, method, headers: head.headers, read, decision })
 }
 
 t.test('what is sent, row by row', async (t) => {
