@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib'
 import { createInterface } from 'node:readline'
 import t from 'tap'
 import { startFakeUpstream } from './support/fake-upstream.js'
+import { runCli } from './support/cli.js'
 import { baseConfig, startTestGateway, writeConfig } from './support/gateway.js'
 import { send } from './support/http.js'
 
@@ -19,15 +20,7 @@ const run = (...args: string[]): { status: number | null, stdout: string, stderr
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 /** As run(), without blocking this process: a gateway it hosts keeps serving meanwhile. */
-const runAsync = async (...args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> => {
-  const child = spawn(process.execPath, [...CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (c: Buffer) => { stdout += String(c) })
-  child.stderr.on('data', (c: Buffer) => { stderr += String(c) })
-  const [status] = await once(child, 'close') as [number | null]
-  return { status, stdout, stderr }
-}
+const runAsync = runCli
 
 t.test('--help documents every command', async (t) => {
   const r = run('--help')

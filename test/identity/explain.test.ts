@@ -1,23 +1,14 @@
 // The authors' tools judge identities as serve does: `geofence explain --identity` (claims as a
 // token carries them, mapped by the issuer's config), `--token FILE` (verified against the
 // issuer's keys), and `geofence test` cases with `identity:`. Each source's verdict is shown.
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t from 'tap'
+import { runCli } from '../support/cli.js'
 import { writeConfig } from '../support/gateway.js'
 import { issuerYaml, keyServer, signingKey } from '../support/key-server.js'
 
-async function cli (...args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (c: Buffer) => { stdout += String(c) })
-  child.stderr.on('data', (c: Buffer) => { stderr += String(c) })
-  const [status] = await once(child, 'close') as [number | null]
-  return { status, stdout, stderr }
-}
+const cli = runCli
 
 t.setTimeout(120_000)
 
