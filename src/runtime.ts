@@ -24,7 +24,7 @@ export interface Runtime {
   presentIp: (ip: string | null) => string | null
   /** The gateway's SigV4 signer for each upstream with aws_sigv4, by upstream name. */
   signers: ReadonlyMap<string, Signer>
-  /** How each upstream is reached (proxy or direct, TLS, timeouts), by origin and base path; and the identity keys. */
+  /** How each upstream is reached (the egress proxy or direct, its TLS and timeouts), and the identity providers. */
   egress: Egress
   /** The identity token verifier (identity:), or null without that section. */
   identity: IdentityVerifier | null
