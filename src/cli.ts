@@ -14,7 +14,8 @@ import { loadRuntime } from './runtime.js'
 import { BUILTIN_GROUPS } from './policy/builtin-groups.js'
 import { formatResults, runPolicyTests } from './policy-test.js'
 import { ListenError, startGateway } from './server.js'
-import { candidateLocator, formatReplay, replay, ReplayError, type Change, type ReplayReport } from './evidence/replay.js'
+import { candidateLocator, formatReplay, replay, type Change, type ReplayReport } from './evidence/replay.js'
+import { ReplayError } from './evidence/decision-line.js'
 import { DatabaseError } from './geo/databases.js'
 import { formatVerify, readCheckpoints, verifyLog, type VerifyReport } from './evidence/verify-log.js'
 import { readPrivateKey, readPublicKey, type SigningKey } from './config/signing-keys.js'
@@ -202,7 +203,8 @@ async function main (argv: string[]): Promise<number> {
         const locator = values.databases === undefined ? undefined : await candidateLocator(candidate, values.databases.flatMap((d) => d.split(',')))
         report = await replay(logs, candidate, locator === undefined ? {} : { locator })
       } catch (err) {
-        if (err instanceof ReplayError || err instanceof DatabaseError || (err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError((err as Error).message)
+        // A line of an unknown schema, a database or a log file that cannot be read: exit 2, said plainly.
+        if (err instanceof ReplayError || err instanceof DatabaseError || typeof (err as NodeJS.ErrnoException).code === 'string') throw new UsageError((err as Error).message)
         throw err
       }
       process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatReplay(report))

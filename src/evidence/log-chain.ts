@@ -127,8 +127,11 @@ export class LogChain implements DestinationStream {
     this.checkpoint(true)
   }
 
-  flush (): void {
-    (this.#inner as { flush?: () => void }).flush?.()
+  /** pino's logger.flush(cb) lands here. */
+  flush (cb?: (err?: Error) => void): void {
+    const inner = this.#inner as { flush?: (cb?: (err?: Error) => void) => void }
+    if (typeof inner.flush === 'function') inner.flush(cb)
+    else cb?.()
   }
 
   flushSync (): void {

@@ -15,13 +15,12 @@ import { canonicalAddress } from '../geo/address.js'
 import { DEFAULT_DATABASE, openDatabase } from '../geo/databases.js'
 import { Locator, type Location } from '../geo/locator.js'
 import { EMBEDDED_DATABASE } from '../config/validate.js'
-import type { Identity } from '../identity/verifier.js'
 import { decide } from '../pipeline/decision.js'
 import { nameModel } from '../pipeline/models.js'
-import { DECISION_SCHEMA } from '../pipeline/record.js'
 import { decidedBy, type Decision } from '../policy/evaluate.js'
 import type { Runtime } from '../runtime.js'
 import { eachLine, type LinePlace } from './lines.js'
+import { readDecisionLine, type Facts } from './decision-line.js'
 
 export const CHANGES = ['newly_blocked', 'newly_allowed', 'newly_routed'] as const
 export type Change = typeof CHANGES[number]
@@ -75,30 +74,6 @@ export interface ReplayOptions {
 export async function candidateLocator (candidate: Runtime, files: readonly string[]): Promise<Locator> {
   const databases = await Promise.all(files.map(async (f) => openDatabase(f === EMBEDDED_DATABASE ? DEFAULT_DATABASE : f, 'location')))
   return new Locator(databases, { maxEntries: 1_000_000, ttlMs: 0 }, { networks: candidate.config.networks, anonymous: candidate.locator.anonymousDb })
-}
-
-/** A line replay cannot read as a decision of the schema it knows: the whole replay stops. */
-export class ReplayError extends Error {
-  constructor (readonly place: LinePlace, message: string) {
-    super(`${place.file}:${place.line}: ${message}`)
-  }
-}
-
-/** What a decision line recorded that a decision is taken from. */
-interface Facts {
-  upstream: string | null
-  method: string
-  model: string | null
-  batchModels: readonly string[] | null
-  unknownModel: string | undefined
-  unlistedEndpoint: string | undefined
-  endpoint: string | undefined
-  notRoutable: string | undefined
-  client: string | null
-  location: Location
-  locationProblem: string | undefined
-  identity: Identity | null
-  identityProblem: string | undefined
 }
 
 /** What one set of facts came to, and how many lines had them. */
@@ -284,18 +259,11 @@ function judgeLine (line: string, place: LinePlace, candidate: Runtime, relocate
     return null
   }
   if (obj['msg'] !== 'decision') return { ...OTHER }
-  const schema = obj['schema']
-  if (schema !== DECISION_SCHEMA) {
-    throw new ReplayError(place, schema === undefined
-      ? `a decision line without a schema version: it was written by a gateway older than the replay (schema ${DECISION_SCHEMA}), and lacks facts a decision needs; it cannot be replayed`
-      : `a decision line of schema ${JSON.stringify(schema)}; this geofence reads schema ${DECISION_SCHEMA} (replay it with the version that wrote it)`)
-  }
-  const logged = loggedDecision(obj, place)
-  const facts = factsOf(obj, place)
+  const { logged, facts } = readDecisionLine(obj, place)
   const country = relocated === null ? facts.location.country : relocated.country
   const common = {
     loggedRule: logged.rule ?? decidedBy({ rule: null, ...(logged.setting === undefined ? {} : { setting: logged.setting }) }),
-    model: modelLabel(obj),
+    model: facts.modelLabel,
     country: country ?? 'unknown',
     client: facts.client ?? '(none)',
     count: 0,
@@ -313,80 +281,6 @@ function outcome (d: Pick<Decision, 'action' | 'enforced' | 'route'>): string {
   if (d.action === 'allow' || !d.enforced) return 'allow'
   if (d.action === 'block') return 'block'
   return `route ${d.route?.upstream ?? ''} ${d.route?.model ?? ''}`
-}
-
-function modelLabel (obj: Record<string, unknown>): string {
-  const canonical = obj['canonical_model']
-  if (typeof canonical === 'string') return canonical
-  const model = obj['model']
-  return typeof model === 'string' ? model : '(none)'
-}
-
-/** The decision as the line recorded it. */
-function loggedDecision (obj: Record<string, unknown>, place: LinePlace): Decision {
-  const action = obj['action']
-  if (action !== 'allow' && action !== 'block' && action !== 'route') throw new ReplayError(place, `"action" is ${JSON.stringify(action)}, not allow, block or route`)
-  const setting = obj['setting']
-  return {
-    action,
-    enforced: obj['enforced'] !== false,
-    rule: str(obj, 'rule', place) ?? null,
-    ...(setting === 'default' || setting === 'unknown_model' || setting === 'unknown_endpoint' || setting === 'endpoints' ? { setting } : {}),
-    reason: '',
-    ...(action === 'route' ? { route: { upstream: str(obj, 'routed_upstream', place) ?? '', model: str(obj, 'routed_model', place) ?? '' } } : {}),
-  }
-}
-
-function factsOf (obj: Record<string, unknown>, place: LinePlace): Facts {
-  const id = obj['identity'] as Record<string, unknown> | undefined
-  const reason = str(obj, 'location_reason', place)
-  const source = str(obj, 'location_source', place)
-  return {
-    upstream: str(obj, 'upstream', place) ?? null,
-    method: str(obj, 'method', place) ?? '',
-    model: str(obj, 'model', place) ?? null,
-    batchModels: list(obj, 'batch_models', place) ?? null,
-    unknownModel: str(obj, 'unknown_model', place),
-    unlistedEndpoint: str(obj, 'unknown_endpoint', place),
-    endpoint: str(obj, 'endpoint', place),
-    notRoutable: str(obj, 'not_routable', place),
-    client: str(obj, 'client', place) ?? null,
-    location: {
-      country: str(obj, 'country', place) ?? null,
-      registeredCountry: str(obj, 'registered_country', place) ?? null,
-      subdivisions: list(obj, 'subdivisions', place) ?? [],
-      anonymous: list(obj, 'anonymous', place) ?? [],
-      source: source === 'geoip' || source === 'network' ? source : 'none',
-      ...(reason === undefined ? {} : { reason: reason as NonNullable<Location['reason']> }),
-    },
-    locationProblem: reason,
-    identity: id === undefined || id === null
-      ? null
-      : {
-          issuer: str(id, 'issuer', place) ?? '',
-          subject: '',
-          country: str(id, 'country', place) ?? '',
-          subdivisions: list(id, 'subdivisions', place) ?? [],
-          entity: str(id, 'entity', place) ?? null,
-          sourceClaim: str(id, 'source_claim', place) ?? '',
-          jti: null,
-        },
-    identityProblem: str(obj, 'identity_reason', place),
-  }
-}
-
-function str (obj: Record<string, unknown>, key: string, place: LinePlace): string | undefined {
-  const v = obj[key]
-  if (v === undefined || v === null) return undefined
-  if (typeof v !== 'string') throw new ReplayError(place, `"${key}" is ${JSON.stringify(v)}, not a string`)
-  return v
-}
-
-function list (obj: Record<string, unknown>, key: string, place: LinePlace): string[] | undefined {
-  const v = obj[key]
-  if (v === undefined || v === null) return undefined
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ReplayError(place, `"${key}" is ${JSON.stringify(v)}, not a list of strings`)
-  return v as string[]
 }
 
 /** The decision the candidate takes on the recorded facts, by the stage `serve` decides with. */

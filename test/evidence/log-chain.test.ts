@@ -11,6 +11,9 @@ import { readPrivateKey, readPublicKey, signBytes, type SigningKey } from '../..
 import { checkpointMessage, lineHash, LogChain } from '../../src/evidence/log-chain.js'
 import { readCheckpoints, verifyLog, type VerifyReport } from '../../src/evidence/verify-log.js'
 import { createLogger } from '../../src/observability/logger.js'
+import { loadConfig } from '../../src/config/load.js'
+import { replay } from '../../src/evidence/replay.js'
+import { createRuntime } from '../../src/runtime.js'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 import { startTestGateway, writeConfig } from '../support/gateway.js'
 import { send } from '../support/http.js'
@@ -85,6 +88,12 @@ t.test('the gateway chains its log; verify-log names every kind of tampering', a
     const records = await readCheckpoints(checkpoints)
     t.equal(records.length, parsed.filter((l) => l['checkpoint'] !== undefined).length, 'every checkpoint also in the checkpoint file')
     t.match(records.at(-1), { chain: genesis['chain'], slot: 'main', closed: true, seq: ls.length - 1 })
+  })
+
+  t.test('a chained log replays like any other', async (t) => {
+    const candidate = await createRuntime(await loadConfig(writeConfig(config(upstream.url, join(dir, 'unused.jsonl')))), { identityKeys: false })
+    const r = await replay([logFile(text)], candidate)
+    t.match(r, { decisions: 40, unchanged: 40, other_lines: ls.length - 40, changed: [] })
   })
 
   t.test('untouched, it verifies', async (t) => {

@@ -6,7 +6,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadConfig } from '../../src/config/load.js'
+import { loadConfig, parseConfig } from '../../src/config/load.js'
+import type { Identity } from '../../src/identity/verifier.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { decisionRecord } from '../../src/pipeline/record.js'
+import { beginRequest, decideRequest } from '../../src/pipeline/request.js'
+import type { Runtime } from '../../src/runtime.js'
 import { candidateLocator, replay, type ReplayReport } from '../../src/evidence/replay.js'
 import { createRuntime } from '../../src/runtime.js'
 import { fixtureDir, writeMmdb } from '../support/fixtures.js'
@@ -207,4 +212,55 @@ t.test('lines of an unknown schema are refused with where and why', async (t) =>
   const { schema: _, ...unversioned } = line
   writeFileSync(old, `${JSON.stringify(unversioned)}\n`)
   t.match(cli('replay', '--config', config, '--log', old).stderr, `${old}:1: a decision line without a schema version`)
+})
+
+t.test('identities: the jurisdiction a token stated is held fixed, whoever the subject', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'geofence-replay-'))
+  const jwks = join(dir, 'jwks.json')
+  writeFileSync(jwks, JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1' }] }))
+  const yaml = (jurisdiction: string, deny: string): string => `
+client_ip: { trusted_proxies: [127.0.0.1/32] }
+upstreams: { anthropic: { url: "http://127.0.0.1:1", dialect: anthropic } }
+identity:
+  required: false
+  issuers: [ { issuer: "https://login.bank.example", jwks_file: "${jwks}", audiences: [llm-geofence], claims: { country: ctry, entity: legal_entity } } ]
+policy:
+  jurisdiction: [${jurisdiction}]
+  rules: [ { name: claude, models: ["claude-*"], deny: [${deny}], action: block } ]
+`
+  const build = async (text: string): Promise<Runtime> => createRuntime(parseConfig(join(dir, 'c.yaml'), Buffer.from(text), {}), { identityKeys: false })
+  const recorded = await build(yaml('network', 'CN'))
+  const candidate = await build(yaml('network, identity', 'CN, HK, entity:bank-cn'))
+  const who = (i: number): Identity | null => i % 4 === 3
+    ? null
+    : { issuer: 'https://login.bank.example', subject: `user-${i}`, country: ['HK', 'US', 'GB'][i % 3] ?? 'US', subdivisions: [], entity: i % 5 === 0 ? 'bank-cn' : 'bank-hk', sourceClaim: 'ctry', jti: `jti-${i}` }
+  /** What `runtime` decides for request i, and the line it writes. */
+  const decideOne = async (runtime: Runtime, i: number): Promise<{ line: string, action: string }> => {
+    const head = { peer: '127.0.0.1', method: 'POST', url: '/anthropic/v1/messages', headers: { 'x-forwarded-for': ['8.8.8.8', '203.198.0.1'][i % 2] ?? '', 'content-type': 'application/json' } }
+    const { state } = beginRequest(runtime, head, `id-${i}`)
+    const identity = who(i)
+    state.identity = identity
+    state.identityResult = identity === null ? 'absent' : 'ok'
+    if (identity === null) state.identityProblem = 'no identity token (x-geofence-identity)'
+    await decideRequest(state, head, Buffer.from('{"model":"claude-sonnet-4-5"}'))
+    const lines: string[] = []
+    createLogger('info', { write: (s: string) => { lines.push(s) } }).info(decisionRecord(state, 'POST', head.url, 200), 'decision')
+    const d = state.decision
+    return { line: lines.join(''), action: d === null ? 'none' : d.action === 'allow' || !d.enforced ? 'allow' : d.action }
+  }
+  const log = join(dir, 'identities.log')
+  const want = { unchanged: 0, newly_blocked: 0, newly_allowed: 0 }
+  let text = ''
+  for (let i = 0; i < 200; i++) {
+    const before = await decideOne(recorded, i)
+    const after = await decideOne(candidate, i)
+    text += before.line
+    if (before.action === after.action) want.unchanged++
+    else if (after.action === 'block') want.newly_blocked++
+    else want.newly_allowed++
+  }
+  writeFileSync(log, text)
+  t.ok(want.newly_blocked > 0 && want.unchanged > 0, JSON.stringify(want))
+  t.match(JSON.parse(text.split('\n')[3] ?? '{}'), { identity_reason: 'no identity token (x-geofence-identity)', identity_result: 'absent' }, 'why the identity was unknown is on the line')
+  t.match(await replay([log], candidate), { ...want, newly_routed: 0, not_decided: 0 })
 })
