@@ -53,10 +53,10 @@ const token = async (ctry: string, who: string): Promise<string> => new SignJWT(
   .sign(privateKey)
 
 const calls: Array<{ title: string, path: string, ip: string, ctry: string, model: string }> = [
-  { title: 'A New York analyst asks for Claude', path: '/anthropic/v1/messages', ip: '8.8.8.8', ctry: 'US', model: 'claude-sonnet-4-5' },
-  { title: 'A Hong Kong analyst on the New York VPN asks for Claude', path: '/anthropic/v1/messages', ip: '8.8.8.8', ctry: 'HK', model: 'claude-sonnet-4-5' },
-  { title: 'A New York analyst travelling in Hong Kong asks for Claude', path: '/anthropic/v1/messages', ip: '203.198.0.1', ctry: 'US', model: 'claude-sonnet-4-5' },
-  { title: 'A Hong Kong analyst asks for GPT: sent to the bank\'s own model instead', path: '/openai/v1/chat/completions', ip: '203.198.0.1', ctry: 'HK', model: 'gpt-4o' },
+  { title: 'A New York analyst asks for Claude', path: '/anthropic/v1/messages', ip: '8.8.8.8', ctry: 'US', model: 'claude-sonnet-5-5' },
+  { title: 'A Hong Kong analyst on the New York VPN asks for Claude', path: '/anthropic/v1/messages', ip: '8.8.8.8', ctry: 'HK', model: 'claude-sonnet-5-5' },
+  { title: 'A New York analyst travelling in Hong Kong asks for Claude', path: '/anthropic/v1/messages', ip: '203.198.0.1', ctry: 'US', model: 'claude-sonnet-5-5' },
+  { title: 'A Hong Kong analyst asks for GPT: sent to the bank\'s own model instead', path: '/openai/v1/chat/completions', ip: '203.198.0.1', ctry: 'HK', model: 'gpt-6.1-sol' },
 ]
 for (const c of calls) {
   const res = await fetch(`${gw.url}${c.path}`, {

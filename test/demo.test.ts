@@ -12,7 +12,7 @@ t.test('the demo: allow, block by identity, block by address, route', async (t) 
   const [code] = await once(child, 'close') as [number]
   t.equal(code, 0, out)
   t.match(out, /New York analyst asks for Claude\n.*\n {2}-> HTTP 200/)
-  t.match(out, /Hong Kong analyst on the New York VPN asks for Claude\n.*\n {2}-> HTTP 451: Model "claude-sonnet-4-5" is not available from US \(identity HK\)/)
+  t.match(out, /Hong Kong analyst on the New York VPN asks for Claude\n.*\n {2}-> HTTP 451: Model "claude-sonnet-5-5" is not available from US \(identity HK\)/)
   t.match(out, /"reason":"identity country HK is in the deny list of rule claude-frontier","status":451/)
   t.match(out, /travelling in Hong Kong asks for Claude\n.*\n {2}-> HTTP 451/)
   t.match(out, /-> HTTP 200, routed to bank-llm-70b/)

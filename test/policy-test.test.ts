@@ -29,8 +29,8 @@ t.test('passing cases: exit 0 and the summary', async (t) => {
   const file = join(dir, 'pass.test.yaml')
   writeFileSync(file, `config: policy.yaml
 cases:
-  - { name: HK is blocked, ip: 203.198.0.1, model: claude-sonnet-4-5, expect: block }
-  - { name: US is served, ip: 8.8.8.8, model: claude-sonnet-4-5, expect: allow }
+  - { name: HK is blocked, ip: 203.198.0.1, model: claude-sonnet-5-5, expect: block }
+  - { name: US is served, ip: 8.8.8.8, model: claude-sonnet-5-5, expect: allow }
 `)
   const r = run(file)
   t.equal(r.status, 0)
@@ -41,9 +41,9 @@ t.test('a failing case prints the decision it got and why; exit 1', async (t) =>
   const file = join(dir, 'fail.test.yaml')
   writeFileSync(file, `config: policy.yaml
 cases:
-  - { name: HK is served (wrong), ip: 203.198.0.1, model: claude-sonnet-4-5, expect: allow }
-  - { name: US is served, ip: 8.8.8.8, model: claude-sonnet-4-5, expect: allow }
-  - { name: a route that is not there, ip: 8.8.8.8, model: claude-sonnet-4-5, expect: "route:local" }
+  - { name: HK is served (wrong), ip: 203.198.0.1, model: claude-sonnet-5-5, expect: allow }
+  - { name: US is served, ip: 8.8.8.8, model: claude-sonnet-5-5, expect: allow }
+  - { name: a route that is not there, ip: 8.8.8.8, model: claude-sonnet-5-5, expect: "route:local" }
 `)
   const r = run(file)
   t.equal(r.status, 1)
@@ -85,14 +85,14 @@ policy:
   const file = join(dir, 'clients.test.yaml')
   writeFileSync(file, `config: clients.yaml
 cases:
-  - { name: research may use Opus, ip: 8.8.8.8, model: claude-opus-4-1, client: research-app, expect: allow }
-  - { name: payments may not, ip: 8.8.8.8, model: claude-opus-4-1, client: payments-app, expect: block }
-  - { name: nor an unauthenticated caller, ip: 8.8.8.8, model: claude-opus-4-1, expect: block }
+  - { name: research may use Opus, ip: 8.8.8.8, model: claude-opus-5-5, client: research-app, expect: allow }
+  - { name: payments may not, ip: 8.8.8.8, model: claude-opus-5-5, client: payments-app, expect: block }
+  - { name: nor an unauthenticated caller, ip: 8.8.8.8, model: claude-opus-5-5, expect: block }
 `)
   const r = run(file)
   t.equal(r.status, 0, r.stdout)
   t.equal(r.stdout, '3 passed, 0 failed\n')
-  const explained = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'explain', '--config', join(dir, 'clients.yaml'), '--ip', '8.8.8.8', '--model', 'claude-opus-4-1', '--client', 'research-app', '--json'], { encoding: 'utf8' })
+  const explained = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'explain', '--config', join(dir, 'clients.yaml'), '--ip', '8.8.8.8', '--model', 'claude-opus-5-5', '--client', 'research-app', '--json'], { encoding: 'utf8' })
   t.match(JSON.parse(explained.stdout), { action: 'allow', rule: 'opus-research', client: 'research-app' })
 })
 
@@ -109,11 +109,11 @@ policy:
   const file = join(dir, 'requests.test.yaml')
   writeFileSync(file, `config: requests.yaml
 cases:
-  - { name: Claude on Bedrock by its SDK's encoded id, ip: 203.198.0.1, request: "POST /bedrock/model/apac.anthropic.claude-sonnet-4-20250514-v1%3A0/converse", body: { messages: [] }, expect: block }
-  - { name: the same from the US, ip: 8.8.8.8, request: "POST /bedrock/model/apac.anthropic.claude-sonnet-4-20250514-v1%3A0/converse", body: { messages: [] }, expect: allow }
-  - { name: a body that names two models is refused, ip: 8.8.8.8, request: "POST /anthropic/v1/messages", headers: { Content-Type: application/json }, body: '{"model":"x","model":"claude-sonnet-4-5"}', expect: block }
-  - { name: a double-encoded path is refused, ip: 8.8.8.8, request: "POST /anthropic/v1%252Fmessages", body: { model: claude-sonnet-4-5 }, expect: block }
-  - { name: a wrong expectation, ip: 8.8.8.8, request: "POST /anthropic/v1/messages", body: { model: claude-sonnet-4-5 }, expect: block }
+  - { name: Claude on Bedrock by its SDK's encoded id, ip: 203.198.0.1, request: "POST /bedrock/model/global.anthropic.claude-sonnet-5-5/converse", body: { messages: [] }, expect: block }
+  - { name: the same from the US, ip: 8.8.8.8, request: "POST /bedrock/model/global.anthropic.claude-sonnet-5-5/converse", body: { messages: [] }, expect: allow }
+  - { name: a body that names two models is refused, ip: 8.8.8.8, request: "POST /anthropic/v1/messages", headers: { Content-Type: application/json }, body: '{"model":"x","model":"claude-sonnet-5-5"}', expect: block }
+  - { name: a double-encoded path is refused, ip: 8.8.8.8, request: "POST /anthropic/v1%252Fmessages", body: { model: claude-sonnet-5-5 }, expect: block }
+  - { name: a wrong expectation, ip: 8.8.8.8, request: "POST /anthropic/v1/messages", body: { model: claude-sonnet-5-5 }, expect: block }
   - { name: an opaque ARN wrongly expected to pass, ip: 8.8.8.8, request: "POST /bedrock/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aapplication-inference-profile%2Fx/converse", body: {}, expect: allow }
 `)
   const r = run(file)
