@@ -99,8 +99,12 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   // No silent truncation: the head is bounded by its size (16 KiB, a 431), not by a count of lines.
   const httpServer: import('node:http').Server = app.server
   httpServer.maxHeadersCount = 0
+  // Node's HTTP/2 server ignores these options for the HTTP/1.1 it falls back to (it fixes five
+  // minutes, and reads them when it starts listening): the TLS listener's HTTP/1.1 gets the
+  // plain listener's limits, so that a head or body that stops arriving is a 408 there too.
+  if (server.tls !== null) Object.assign(httpServer, http1Timeouts(server))
   /** The request each connection is in, so that a timeout on its body is logged on its own line. */
-  const inFlight = new WeakMap<Duplex, RequestState>()
+  const inFlight = new WeakMap<Duplex, { state: RequestState, method: string, url: string }>()
   function refuseUnreadable (err: Error & { code?: string, rawPacket?: unknown }, socket: import('node:net').Socket): void {
     if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
       socket.destroy()
@@ -112,11 +116,15 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
         ? ['request_timeout', `the request did not arrive within server.body_timeout`] as const
         : ['invalid_request', `the request cannot be read as HTTP/1.1 (${err.code ?? 'malformed'})`] as const
     const line = /^([A-Z]+) (\/\S*) HTTP\/1\.[01]\r?\n/.exec(Buffer.isBuffer(err.rawPacket) ? err.rawPacket.toString('latin1') : '')
-    const head = { peer: socket.remoteAddress, method: line?.[1] ?? '-', url: line?.[2] ?? '/', headers: {} }
-    let state = inFlight.get(socket)
-    if (state === undefined || state.logged) {
+    let head = { peer: socket.remoteAddress, method: line?.[1] ?? '-', url: line?.[2] ?? '/', headers: {} }
+    const current = inFlight.get(socket)
+    let state: RequestState
+    if (current === undefined || current.state.logged) {
       decisions.begin()
       state = beginRequest(ref.current, head, randomUUID()).state
+    } else {
+      state = current.state
+      head = { ...head, method: current.method, url: current.url }
     }
     const gatewayError = new GatewayError(kind, why)
     refusedBeforeDecision(state, gatewayError)
@@ -141,7 +149,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     decisions.begin()
     const { state, error } = beginRequest(ref.current, requestHead(request), request.id)
     request.geofence = state
-    inFlight.set(request.raw.socket, state)
+    inFlight.set(request.raw.socket, { state, method: request.method, url: request.raw.url ?? '/' })
     if (error === null && state.endpoint !== null && Number(request.headers['content-length'] ?? 0) > state.endpoint.bodyLimit) {
       done(tooLarge(state.endpoint.bodyLimit, state.runtime.config.server))
       return
@@ -181,6 +189,9 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     if (err.status >= 500) request.log.error({ err: error }, 'request failed')
     refusedBeforeDecision(request.geofence, err)
     sendRefusal(reply, errorRefusal(request.geofence, err, request.id))
+    // A body that stopped arriving (an HTTP/2 stream's deadline, transport/http.ts) was cut by
+    // the gateway, and its line says so, as the HTTP/1.1 listener's does.
+    if (err.kind === 'request_timeout') log(request, err.status, `the gateway cut the request: ${err.message}`)
   })
 
   app.setNotFoundHandler((request, reply) => {
@@ -272,10 +283,7 @@ function readAgainWithoutOffer (server: import('node:http').Server, req: Incomin
  * verifies against client_ca; `request` asks for one and lets the client stage judge it.
  */
 function listenerOptions (server: Config['server']): { http: http.ServerOptions } | { http2: true, https: http2.SecureServerOptions, http2SessionTimeout: number } {
-  const node = {
-    requestTimeout: server.bodyTimeoutMs,
-    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(server.bodyTimeoutMs / 4))),
-  }
+  const node = http1Timeouts(server)
   const tls = server.tls
   if (tls === null) return { http: node }
   return {
@@ -283,6 +291,19 @@ function listenerOptions (server: Config['server']): { http: http.ServerOptions 
     // An HTTP/2 connection idle this long is closed gracefully (GOAWAY: streams under way finish).
     http2SessionTimeout: HTTP2_IDLE_MS,
     https: { ...node, allowHTTP1: true, ...secureContext(tls), requestCert: tls.clientCertificate !== 'none', rejectUnauthorized: tls.clientCertificate === 'require' },
+  }
+}
+
+/**
+ * Receiving a whole HTTP/1.1 request (head and body) may not take longer than server.body_timeout
+ * (408), checked often enough for the limit to mean what it says; the head alone no longer than
+ * Node's own 60 s, nor than the whole.
+ */
+function http1Timeouts (server: Config['server']): { requestTimeout: number, headersTimeout: number, connectionsCheckingInterval: number } {
+  return {
+    requestTimeout: server.bodyTimeoutMs,
+    headersTimeout: Math.min(60_000, server.bodyTimeoutMs),
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(server.bodyTimeoutMs / 4))),
   }
 }
 

@@ -63,8 +63,8 @@ export function readBodiesAsBytes (app: FastifyInstance, fallbackLimit: number, 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (request, payload, done) => {
     const limit = request.geofence.endpoint?.bodyLimit ?? fallbackLimit
-    // Node's HTTP/2 server (the TLS listener) enforces no requestTimeout: the body's deadline is kept here, from the request's start.
-    const deadline = bodyTimeoutMs === null ? null : Math.max(0, bodyTimeoutMs - Number(process.hrtime.bigint() - request.geofence.startedAt) / 1e6)
+    // Node keeps no requestTimeout for an HTTP/2 stream (HTTP/1.1 has its own, app.ts): the body's deadline is kept here, from the request's start.
+    const deadline = bodyTimeoutMs === null || request.raw.httpVersionMajor !== 2 ? null : Math.max(0, bodyTimeoutMs - Number(process.hrtime.bigint() - request.geofence.startedAt) / 1e6)
     readBody(payload, limit, request.headers['content-length'], () => tooLarge(limit, request.geofence.runtime.config.server), done, deadline)
   })
 }
@@ -84,7 +84,7 @@ function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength:
       // An HTTP/2 client may go on sending: once the answer is out, its stream is closed (RST_STREAM NO_ERROR).
       const stream = (payload as { stream?: Duplex & { close?: () => void } }).stream
       stream?.once('finish', () => { stream.close?.() })
-      done(new GatewayError('invalid_request', 'the request body did not arrive within server.body_timeout'))
+      done(new GatewayError('request_timeout', 'the request did not arrive within server.body_timeout'))
     }, deadlineMs)
   const stop = (): void => {
     clearTimeout(timer)

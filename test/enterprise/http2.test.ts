@@ -178,10 +178,10 @@ policy:
   const stalled = session.request({ ':method': 'POST', ':path': '/anthropic/v1/messages', 'content-type': 'application/json', 'content-length': '100', 'x-forwarded-for': UNITED_STATES })
   stalled.write('{"model":')
   const head = await new Promise<http2.IncomingHttpHeaders>((resolve) => stalled.once('response', resolve))
-  t.equal(head[':status'], 400)
+  t.equal(head[':status'], 408)
   t.ok(Date.now() - started < 3_000, `answered after the body timeout (${Date.now() - started} ms)`)
   for (let i = 0; i < 20 && gw.decisions().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  t.match(gw.decisions().at(-1), { status: 400, reason: 'the request body did not arrive within server.body_timeout' })
+  t.match(gw.decisions().at(-1), { status: 408, reason: 'the request did not arrive within server.body_timeout' })
   stalled.close()
 
   const stream = session.request({ ':method': 'POST', ':path': '/anthropic/v1/messages', 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES })

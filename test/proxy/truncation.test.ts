@@ -59,6 +59,6 @@ t.test('padding, oversized heads and stalls', async (t) => {
     await new Promise((resolve) => setTimeout(resolve, 100))
     const lines = gw.decisions().slice(before)
     t.equal(lines.length, 1, 'one request, one line')
-    t.match(lines[0], { status: 408, cut: /did not arrive/ })
+    t.match(lines[0], { upstream: 'anthropic', method: 'POST', path: '/anthropic/v1/messages', status: 408, cut: /did not arrive/ })
   })
 })
