@@ -109,19 +109,43 @@ function proxyUrl (text: string, from: string, problem: (message: string) => voi
   }
   let authorization: string | null = null
   if (url.username !== '' || url.password !== '') {
-    try {
-      authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
-    } catch {
-      problem('its credentials are not percent-encoded correctly')
+    const user = percentDecoded(url.username)
+    const password = percentDecoded(url.password)
+    if (user === null || password === null) {
+      problem('its credentials hold %00, which curl refuses too')
       return null
     }
+    authorization = `Basic ${Buffer.concat([user, Buffer.from(':'), password]).toString('base64')}`
   }
   const port = url.port === '' ? DEFAULT_PROXY_PORT[url.protocol] ?? 1080 : Number(url.port)
   const hostname = url.hostname.replace(/^\[|\]$/g, '')
   return { protocol: url.protocol, hostname, port, authorization, from, label: `${url.protocol}//${url.host.replace(/:\d+$/, '')}:${port}` }
 }
 
-/** `user:password`, as written or read from `file:PATH`: the Basic Proxy-Authorization value. */
+/**
+ * The bytes a URL's user or password stands for, as curl decodes a proxy URL's: each `%XX` is
+ * the byte XX (whatever the bytes spell: `%E9` is one byte, not UTF-8), a `%` not followed by two
+ * hex digits is itself, and nothing else changes (`+` stays `+`). Null for `%00`, which curl
+ * refuses. undici's ProxyAgent would throw on `%E9` and on a stray `%`.
+ */
+function percentDecoded (text: string): Buffer | null {
+  const bytes: number[] = []
+  const raw = Buffer.from(text, 'utf8')
+  for (let i = 0; i < raw.length; i++) {
+    const hex = raw[i] === 0x25 ? /^[0-9a-f]{2}$/i.exec(raw.subarray(i + 1, i + 3).toString('latin1')) : null
+    if (hex === null) {
+      bytes.push(raw[i] ?? 0)
+      continue
+    }
+    const byte = parseInt(hex[0], 16)
+    if (byte === 0) return null
+    bytes.push(byte)
+    i += 2
+  }
+  return Buffer.from(bytes)
+}
+
+/** `user:password`, as written or read from `file:PATH`, never percent-decoded (as curl's --proxy-user): the Basic Proxy-Authorization value. */
 function basicAuth (value: string, problem: (message: string) => void): string | null {
   let text = value
   if (value.startsWith('file:')) {

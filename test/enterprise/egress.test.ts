@@ -16,6 +16,7 @@ import { proxyFor } from '../../src/proxy/egress.js'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 import { startForwardProxy } from '../support/forward-proxy.js'
 import { startTestGateway, writeConfig } from '../support/gateway.js'
+import { LOOPBACK_SAN, makeCa } from '../support/pki.js'
 import { json, send } from '../support/http.js'
 import { issuerYaml, keyServer, signingKey } from '../support/key-server.js'
 
@@ -165,6 +166,69 @@ ${POLICY}`)
   t.match(oa.json(), { error: { type: 'server_error', code: 'bad_gateway', message: /egress proxy refused the tunnel .*407/ } })
   t.equal(upstream.calls.length, calls, 'nothing reached the upstream')
   t.match(without.decisions().at(-1), { action: 'allow', status: 502 })
+})
+
+t.test('HTTPS_PROXY credentials are percent-decoded as curl decodes them; proxy_auth from ${ENV} is taken as written; neither reaches a log', async (t) => {
+  const ca = makeCa('Bank Root CA')
+  const cert = ca.issue('upstream', { subject: '/O=Bank/CN=llm-upstream', san: LOOPBACK_SAN })
+  const upstream = await startFakeUpstream({ tls: { key: cert.key, cert: cert.cert } })
+  t.teardown(upstream.close)
+  // The password has an @ and a : (which a URL must percent-encode) and a non-ASCII letter.
+  const password = 'p@ss:wörd'
+  const proxy = await startForwardProxy({ user: 'gate way', password })
+  t.teardown(proxy.close)
+  const literal = await startForwardProxy({ user: 'gateway', password: 'p%40ss' })
+  t.teardown(literal.close)
+  const yaml = (egress = ''): string => `
+server: { host: 127.0.0.1, port: 0 }
+${egress}
+upstreams:
+  anthropic: { url: "${upstream.url}", dialect: anthropic, tls: { ca: "file:${ca.certFile}" } }
+${POLICY}`
+  const saved = { ...process.env }
+  t.teardown(() => { process.env = saved })
+  const authority = (url: string): string => url.slice('http://'.length)
+
+  // What curl sends for this URL is checked in the unit rows below; here the proxy must accept it.
+  process.env = { ...saved, HTTPS_PROXY: `http://gate%20way:p%40ss%3Aw%C3%B6rd@${authority(proxy.url)}` }
+  const fromUrl = await startTestGateway(yaml(), { reload: false })
+  t.teardown(fromUrl.close)
+  process.env = { ...saved, HTTPS_PROXY: literal.url, PROXY_AUTH: 'gateway:p%40ss' }
+  const fromEnv = await startTestGateway(yaml('egress: { proxy_auth: "${PROXY_AUTH}" }'), { reload: false })
+  t.teardown(fromEnv.close)
+  process.env = saved
+
+  for (const [name, gw, p, user] of [['HTTPS_PROXY with percent-encoded userinfo', fromUrl, proxy, 'gate way'], ['proxy_auth: "${PROXY_AUTH}"', fromEnv, literal, 'gateway']] as const) {
+    const before = p.calls.length
+    const res = await send(`${gw.url}/anthropic/v1/messages`, { ...message('claude-sonnet-5-5'), headers: { ...message().headers, ...fromUs } })
+    t.equal(res.status, 200, `${name}: the proxy accepted the credentials, and the call reached the HTTPS upstream`)
+    t.match(p.calls.slice(before), [{ username: user, authorization: true, isHttp: false }], `${name}: one CONNECT, with the credentials`)
+    t.equal(upstream.calls.at(-1)?.headers['proxy-authorization'], undefined, `${name}: the upstream did not get them`)
+    const logs = gw.rawLogs()
+    t.match(logs, /"egress":\{"anthropic":"via http:\/\/127\.0\.0\.1:\d+ \(HTTPS_PROXY\)"\}/, `${name}: the start-up line names the proxy`)
+    for (const secret of ['p@ss', 'p%40ss', 'wörd', 'w%C3%B6rd', Buffer.from(`${user}:${password}`).toString('base64'), Buffer.from('gateway:p%40ss').toString('base64')]) {
+      t.notOk(logs.includes(secret), `${name}: ${JSON.stringify(secret)} is in no log line`)
+    }
+  }
+
+  // The Proxy-Authorization each URL gives, byte for byte what curl 7.88 sent for it to a listener.
+  const sent = (url: string): string | null => {
+    const c = parseConfig('egress.yaml', Buffer.from('upstreams: { a: { url: "https://x.example", dialect: anthropic } }\npolicy: { rules: [] }\n'), { HTTPS_PROXY: url })
+    const value = c.egress.https?.authorization
+    return value === null || value === undefined ? null : Buffer.from(value.replace(/^Basic /, ''), 'base64').toString('hex')
+  }
+  const hex = (s: string, encoding: BufferEncoding = 'latin1'): string => Buffer.from(s, encoding).toString('hex')
+  const rows: Array<[string, string]> = [
+    ['http://gateway:p%40ss@proxy:3128', hex('gateway:p@ss')],
+    ['http://us%41er:p%3Ass@proxy:3128', hex('usAer:p:ss')],
+    ['http://u:p%E9x@proxy:3128', hex('u:p\u00e9x')], // one byte 0xE9, not UTF-8: curl sends the byte
+    ['http://u:%C3%A9@proxy:3128', hex('u:é', 'utf8')],
+    ['http://u:p%zz%4@proxy:3128', hex('u:p%zz%4')], // a % that starts no escape is itself
+    ['http://u:p+q@proxy:3128', hex('u:p+q')], // + is not a space in a URL's userinfo
+    ['http://u@proxy:3128', hex('u:')], // a user alone is sent with an empty password
+  ]
+  for (const [url, expected] of rows) t.equal(sent(url), expected, url.replace(/@.*/, '@...'))
+  t.throws(() => sent('http://u:a%00b@proxy:3128'), { message: /HTTPS_PROXY \(from the environment\): its credentials hold %00/ }, '%00 is refused, as curl refuses it')
 })
 
 t.test('a proxy that cannot be reached is a 502 in the dialect\'s shape; a slow one a 504; the upstream timeouts still hold', async (t) => {
