@@ -20,7 +20,7 @@ import { DatabaseError } from './geo/databases.js'
 import { formatVerify, readCheckpoints, verifyLog, type VerifyReport } from './evidence/verify-log.js'
 import { readPrivateKey, readPublicKey, type SigningKey } from './config/signing-keys.js'
 import { signPolicy } from './config/policy-signature.js'
-import { createRuntime } from './runtime.js'
+import { createRuntime, loadCheckedConfig } from './runtime.js'
 
 const FAIL_ON = new Set(['newly-blocked', 'newly-allowed', 'newly-routed', 'changed'])
 
@@ -101,7 +101,7 @@ async function main (argv: string[]): Promise<number> {
     case 'serve': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true })
       if (values.config === undefined) throw new UsageError('serve needs --config FILE')
-      const config = await loadConfig(values.config)
+      const config = await loadCheckedConfig(values.config)
       if (config.server.workers > 1 && cluster.isPrimary) {
         await runPrimary(config)
         return -1
@@ -127,7 +127,7 @@ async function main (argv: string[]): Promise<number> {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true })
       const file = positionals[0]
       if (file === undefined || positionals.length > 1) throw new UsageError('validate takes one FILE')
-      const runtime = await createRuntime(await loadConfig(file), { identityKeys: false })
+      const runtime = await createRuntime(await loadCheckedConfig(file), { identityKeys: false })
       const signed = runtime.config.policyKey === null ? '' : `, signed by key ${runtime.config.policyKey}`
       process.stdout.write(`${file}: valid (policy revision ${runtime.policy.revision}${signed})\n`)
       return 0

@@ -3,8 +3,8 @@
 // trusted-proxy set. Building it is all-or-nothing: at start a failure stops the start; at
 // reload it leaves the running revision in place.
 import { ConfigError, type ConfigProblem } from './errors.js'
-import { loadConfig, type Config, type LoadOptions } from './config/load.js'
-import { EMBEDDED_DATABASE } from './config/validate.js'
+import { ConfigLoadError, loadConfig, type Config, type LoadOptions } from './config/load.js'
+import { EMBEDDED_DATABASE, type GeoipFiles } from './config/validate.js'
 import { AddressSet } from './geo/address.js'
 import type { ClientIpOptions } from './geo/client-ip.js'
 import { DEFAULT_DATABASE, DatabaseError, openDatabase, type DatabaseKind, type GeoDatabase } from './geo/databases.js'
@@ -48,12 +48,13 @@ export interface RuntimeOptions {
   policyKeys?: LoadOptions['policyKeys']
 }
 
-export async function createRuntime (config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
+/** Opens every database geoip names; each that cannot be used is a problem at its key. */
+async function openDatabases (geoip: GeoipFiles, position: Config['position']): Promise<{ databases: GeoDatabase[], problems: ConfigProblem[] }> {
   const wanted: Array<{ file: string, kind: DatabaseKind, path: Array<string | number> }> =
-    config.geoip.databases.length === 0
+    geoip.databases.length === 0
       ? [{ file: DEFAULT_DATABASE, kind: 'location', path: ['geoip'] }]
-      : config.geoip.databases.map((f, i) => ({ file: f === EMBEDDED_DATABASE ? DEFAULT_DATABASE : f, kind: 'location', path: ['geoip', 'databases', i] }))
-  if (config.geoip.anonymousIp !== null) wanted.push({ file: config.geoip.anonymousIp, kind: 'anonymous', path: ['geoip', 'anonymous_ip'] })
+      : geoip.databases.map((f, i) => ({ file: f === EMBEDDED_DATABASE ? DEFAULT_DATABASE : f, kind: 'location', path: ['geoip', 'databases', i] }))
+  if (geoip.anonymousIp !== null) wanted.push({ file: geoip.anonymousIp, kind: 'anonymous', path: ['geoip', 'anonymous_ip'] })
 
   const opened = await Promise.allSettled(wanted.map(async (w) => openDatabase(w.file, w.kind)))
   const problems: ConfigProblem[] = []
@@ -61,8 +62,28 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
   opened.forEach((r, i) => {
     const path = wanted[i]?.path ?? ['geoip']
     if (r.status === 'fulfilled') databases.push(r.value)
-    else problems.push({ path, message: `cannot use the database ${r.reason instanceof DatabaseError ? r.reason.message : String(r.reason)}`, ...config.position(path) })
+    else problems.push({ path, message: `cannot use the database ${r.reason instanceof DatabaseError ? r.reason.message : String(r.reason)}`, ...position(path) })
   })
+  return { databases, problems }
+}
+
+/**
+ * The config of a file, as loadConfig reads it; when it has problems, the databases it names
+ * are opened too, so that one run reports every problem of the file, databases included.
+ */
+export async function loadCheckedConfig (file: string, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Promise<Config> {
+  try {
+    return await loadConfig(file, env, opts)
+  } catch (err) {
+    if (!(err instanceof ConfigLoadError) || err.geoip === null) throw err
+    const { problems } = await openDatabases(err.geoip, err.position)
+    if (problems.length === 0) throw err
+    throw new ConfigError(err.file, [...err.problems, ...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0)))
+  }
+}
+
+export async function createRuntime (config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const { databases, problems } = await openDatabases(config.geoip, config.position)
   const location = databases.filter((d) => d.kind === 'location')
   if (problems.length === 0 && !location.some((d) => d.hasSubdivisions)) {
     // Naming a subdivision no database can see would be a silent pass: refuse it.
@@ -102,5 +123,5 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
 }
 
 export async function loadRuntime (file: string, opts: RuntimeOptions = {}): Promise<Runtime> {
-  return createRuntime(await loadConfig(file, process.env, { policyKeys: opts.policyKeys }), opts)
+  return createRuntime(await loadCheckedConfig(file, process.env, { policyKeys: opts.policyKeys }), opts)
 }

@@ -6,7 +6,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml'
 import { ConfigError, formatKeyPath, type ConfigProblem } from '../errors.js'
 import { CONFIG_SCHEMA, type RawConfig } from './schema.js'
-import { validate, type Config } from './validate.js'
+import { geoipFiles, validate, type Config, type GeoipFiles } from './validate.js'
 import { policyManifest, sameManifest, verifyPolicy } from './policy-signature.js'
 import type { SigningKey } from './signing-keys.js'
 
@@ -16,6 +16,21 @@ const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 const ajv = new Ajv({ allErrors: true, coerceTypes: true, strict: true, allowUnionTypes: true, verbose: true })
 const checkShape = ajv.compile<RawConfig>(CONFIG_SCHEMA)
+
+/**
+ * A config that cannot be loaded, with the databases it names (null when those cannot be
+ * read from it), so that its databases are opened in the same pass (runtime.ts): one run
+ * reports every problem of the file.
+ */
+export class ConfigLoadError extends ConfigError {
+  readonly geoip: GeoipFiles | null
+  readonly position: Config['position']
+  constructor (file: string, problems: ConfigProblem[], geoip: GeoipFiles | null, position: Config['position']) {
+    super(file, problems)
+    this.geoip = geoip
+    this.position = position
+  }
+}
 
 export interface LoadOptions {
   /**
@@ -72,15 +87,44 @@ export function parseConfig (file: string, bytes: Buffer, env: NodeJS.ProcessEnv
     for (const p of found) if (!envPaths.has(formatKeyPath(p.path))) problems.push({ ...position(p.path), ...p })
   }
 
-  if (!checkShape(raw)) {
-    add(shapeProblems(checkShape.errors ?? []))
-    throw new ConfigError(file, problems)
-  }
   const revision = createHash('sha256').update(bytes).digest('hex')
+  if (!checkShape(raw)) {
+    const shape = checkShape.errors ?? []
+    add(shapeProblems(shape))
+    // A key the schema does not know is never read: without the unknown keys, the rest is
+    // checked too (files, certificates, rules), so that a typo hides no other problem.
+    if (shape.every((e) => e.keyword === 'additionalProperties') && withoutUnknownKeys(raw, shape) && checkShape(raw)) {
+      add(validate(raw, { file, revision, position, env }).problems)
+    }
+    throw new ConfigLoadError(file, problems, declaredGeoip(raw), position)
+  }
   const { config, problems: meaning } = validate(raw, { file, revision, position, env })
   add(meaning)
-  if (problems.length > 0 || config === null) throw new ConfigError(file, problems)
+  if (problems.length > 0 || config === null) throw new ConfigLoadError(file, problems, geoipFiles(raw.geoip), position)
   return config
+}
+
+/** Removes each key an `additionalProperties` error names; false when one cannot be found. */
+function withoutUnknownKeys (raw: unknown, errors: readonly ErrorObject[]): boolean {
+  for (const e of errors) {
+    let node: unknown = raw
+    for (const part of e.instancePath.split('/').slice(1)) node = (node as Record<string, unknown> | undefined)?.[part.replace(/~1/g, '/').replace(/~0/g, '~')]
+    const key = String((e.params as { additionalProperty?: unknown }).additionalProperty)
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, key)) return false
+    Reflect.deleteProperty(node, key)
+  }
+  return true
+}
+
+/** The databases a config that failed its shape names, when its geoip section has the right shape. */
+function declaredGeoip (raw: unknown): GeoipFiles | null {
+  const geoip = (raw as { geoip?: unknown } | null)?.geoip
+  if (geoip === undefined) return geoipFiles(undefined)
+  if (typeof geoip !== 'object' || geoip === null) return null
+  const { databases, anonymous_ip: anonymousIp } = geoip as { databases?: unknown, anonymous_ip?: unknown }
+  if (databases !== undefined && !(Array.isArray(databases) && databases.every((d) => typeof d === 'string'))) return null
+  if (anonymousIp !== undefined && typeof anonymousIp !== 'string') return null
+  return geoipFiles({ ...(databases === undefined ? {} : { databases: databases as string[] }), ...(anonymousIp === undefined ? {} : { anonymous_ip: anonymousIp }) })
 }
 
 /** Replaces ${NAME} in every string value; a variable that is not set is a problem. */

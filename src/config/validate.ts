@@ -43,6 +43,19 @@ const GROUP_PREFIX = 'group:'
 /** In geoip.databases, the embedded default database. */
 export const EMBEDDED_DATABASE = 'embedded'
 
+/** The database files geoip names, relative paths resolved from the working directory. */
+export function geoipFiles (geoip: { databases?: readonly string[], anonymous_ip?: string } | undefined): GeoipFiles {
+  return {
+    databases: (geoip?.databases ?? []).map((f) => (f === EMBEDDED_DATABASE ? f : resolve(f))),
+    anonymousIp: geoip?.anonymous_ip === undefined ? null : resolve(geoip.anonymous_ip),
+  }
+}
+
+export interface GeoipFiles {
+  databases: readonly string[]
+  anonymousIp: string | null
+}
+
 export interface NetworkConfig {
   name: string
   cidr: readonly [string, number]
@@ -285,8 +298,7 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
       clientNames,
       clientIp: { trustedProxies, headers: raw.client_ip?.headers ?? DEFAULT_FORWARDING_HEADERS },
       geoip: {
-        databases: (raw.geoip?.databases ?? []).map((f) => (f === EMBEDDED_DATABASE ? f : resolve(f))),
-        anonymousIp: raw.geoip?.anonymous_ip === undefined ? null : resolve(raw.geoip.anonymous_ip),
+        ...geoipFiles(raw.geoip),
         cache: { maxEntries: raw.geoip?.cache?.max_entries ?? DEFAULT_CACHE.maxEntries, ttlMs: ttl },
       },
       networks,
