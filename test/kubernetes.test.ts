@@ -9,6 +9,7 @@ import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import { parseConfig } from '../src/config/load.js'
 import { DEFAULT_ADMIN_PORT, DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, EMBEDDED_DATABASE } from '../src/config/validate.js'
+import { AddressSet } from '../src/geo/address.js'
 
 type Obj = Record<string, any>
 const dir = 'config/kubernetes'
@@ -76,6 +77,27 @@ t.test('the policy in the ConfigMap is valid and matches the pod', async (t) => 
     t.equal(up.stripClientCredentials, true, `${up.name}: the application holds no key`)
     t.equal(up.headers.length, 1, `${up.name}: the key comes from the Secret`)
   }
+})
+
+t.test('the application calls the sidecar over loopback, from where the policy believes the end user\'s address and requires their identity token', async (t) => {
+  const config = loadPolicy()
+  const app = containers.find((c) => c !== sidecar) as Obj
+  const env = new Map(((app['env'] ?? []) as Obj[]).map((e) => [String(e['name']), String(e['value'])]))
+  for (const [name, upstream] of [['ANTHROPIC_BASE_URL', 'anthropic'], ['OPENAI_BASE_URL', 'openai']] as const) {
+    const url = new URL(env.get(name) ?? 'http://missing')
+    t.equal(`${url.hostname}:${url.port}`, `127.0.0.1:${config.server.port}`, `${name} is the sidecar on loopback`)
+    t.equal(url.pathname.split('/')[1], upstream, `${name} is mounted at the ${upstream} upstream`)
+    t.ok(config.upstreams.has(upstream))
+  }
+  // The sidecar sees the application as 127.0.0.1: a trusted proxy, so the X-Forwarded-For it
+  // sends (the end user's address, as its ingress saw it) is the caller, not the pod itself.
+  t.ok(new AddressSet(config.clientIp.trustedProxies).has('127.0.0.1'), 'the application is a trusted proxy')
+  t.ok(config.clientIp.headers.includes('x-forwarded-for'))
+  // And the end user's token (x-geofence-identity) must come with every call, and is judged.
+  t.equal(config.identity?.required, true, 'a call without the end user\'s identity token is refused')
+  for (const rule of config.policy.rules) t.ok(rule.jurisdiction.includes('identity') && rule.jurisdiction.includes('network'), `${rule.name} judges the token and the address`)
+  const forwarded = String(readFileSync(join(dir, 'deployment.yaml'), 'utf8'))
+  t.match(forwarded, /X-Forwarded-For \(the user's address[^)]*\) and x-geofence-identity/, 'the manifest tells the application what to forward')
 })
 
 // Who may read a mounted file, as the kubelet and the container runtime set it up.
