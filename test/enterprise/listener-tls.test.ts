@@ -102,6 +102,38 @@ t.test('client_certificate: require completes no handshake without a certificate
   t.not(foreign.exit, 0, 'a certificate from another CA fails the handshake')
 })
 
+t.test('certificate clients only: a client\'s own provider key goes on, unless the upstream holds the key and strips the client\'s', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  // No token clients: the certificate names the client, so the client's key headers are not a
+  // gateway token; they are the provider's key, which the gateway does not hold for `own-key`.
+  const gw = await startTestGateway(`
+server:
+  host: 127.0.0.1
+  port: 0
+  tls: { cert: "file:${serverCert.certFile}", key: "file:${serverCert.keyFile}", client_ca: "file:${ca.certFile}", client_certificate: require }
+client_ip: { trusted_proxies: [127.0.0.1/32] }
+clients:
+  research: { certificate: { san_uri: "spiffe://bank/ns/research/sa/app" } }
+upstreams:
+  own-key: { url: "${upstream.url}", dialect: anthropic }
+  held-key: { url: "${upstream.url}", dialect: anthropic, strip_client_credentials: true, headers: { x-api-key: "gateway-held-key" } }
+policy:
+  rules:
+    - { name: research-only, clients: [research], models: ["*"], deny: [], action: block }
+`)
+  t.teardown(gw.close)
+  const call = async (name: string): ReturnType<typeof curl> => curl(`${gw.url}/${name}/v1/messages`, { cacert: ca.certFile, cert: research.certFile, key: research.keyFile, headers: { ...json, 'x-api-key': 'client-provider-key', cookie: 'session=1' }, body: claude })
+
+  t.equal((await call('own-key')).status, 200)
+  t.match(upstream.calls.at(-1)?.headers, { 'x-api-key': 'client-provider-key', cookie: 'session=1' }, 'pass-through: the client\'s provider key reaches the provider')
+  t.match(gw.decisions().at(-1), { client: 'research', status: 200 })
+  t.equal((await call('held-key')).status, 200)
+  t.match(upstream.calls.at(-1)?.headers, { 'x-api-key': 'gateway-held-key' }, 'held: the gateway\'s key replaces it')
+  t.equal(upstream.calls.at(-1)?.headers.cookie, undefined, 'and every other client credential is dropped')
+  t.notMatch(gw.rawLogs(), /client-provider-key|gateway-held-key/, 'neither key is in a log line')
+})
+
 t.test('a renewed listener certificate is served after a reload, without a restart', async (t) => {
   const upstream = await startFakeUpstream()
   t.teardown(upstream.close)
