@@ -207,6 +207,28 @@ policy:
     ws.terminate()
   })
 
+  t.test('an upstream that cannot be reached: the session is closed with 4502, and its line says 502', async (t) => {
+    const down = await startTestGateway(`
+server: { host: 127.0.0.1, port: 0 }
+client_ip: { trusted_proxies: [127.0.0.1/32] }
+upstreams:
+  gemini: { url: "http://127.0.0.1:9", dialect: gemini }
+policy:
+  default: allow
+  rules: []
+`)
+    t.teardown(down.close)
+    const ws = new WebSocket(`${down.url.replace('http', 'ws')}${LIVE_PATH}?key=k`, { headers: { 'x-forwarded-for': UNITED_STATES } })
+    ws.on('error', () => {})
+    const closed = once(ws, 'close')
+    await once(ws, 'open')
+    ws.send(JSON.stringify({ setup: { model: 'models/gemini-live-2.5-flash-preview' } }))
+    const [code, reason] = await closed as [number, Buffer]
+    t.equal(code, 4502)
+    t.equal(String(reason), 'the upstream could not be reached')
+    t.match(down.decisions(), [{ action: 'allow', status: 502, model: 'models/gemini-live-2.5-flash-preview' }])
+  })
+
   t.test('Vertex AI\'s Live API: setup.model is a publisher model, decided as on HTTP', async (t) => {
     const path = '/vertex/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent'
     const model = 'projects/p/locations/us-central1/publishers/google/models/gemini-live-2.5-flash'
