@@ -208,6 +208,7 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   }
   const webSocket = webSocketAdapter({
     maxPayload: server.bodyLimit,
+    firstMessageMs: server.bodyTimeoutMs,
     log,
     frameRefused: (request, v) => { opts.logger.info({ decision_id: request.id, model: v.model, reason: v.refused }, 'frame refused') },
   })

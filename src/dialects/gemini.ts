@@ -5,6 +5,9 @@
 //   mapped in model_aliases);
 // and in the body of cachedContents ("model": "models/gemini-2.5-pro"), of interactions, and of
 // the OpenAI-compatible endpoints below /v1beta/openai/ ("model": "gemini-2.5-flash").
+// The Live API is a WebSocket, GET /ws/google.ai.generativelanguage.{version}.GenerativeService.
+//   BidiGenerateContent?key=...: the model is `setup.model` of the client's first frame; with an
+//   ephemeral token, ...BidiGenerateContentConstrained?access_token=auth_tokens/...
 // Errors: {"error":{"code":400,"message":"...","status":"FAILED_PRECONDITION"}}; Google's own
 // region block is FAILED_PRECONDITION "User location is not supported for the API use."
 import { STATUS, type ErrorKind } from '../errors.js'
@@ -113,11 +116,28 @@ const uploads = endpointTable({
   'POST /filesearchstores/*:uploadtofilesearchstore': NONE,
 })
 
+/**
+ * The Live API's WebSocket (`/ws/google.ai.generativelanguage.{version}.GenerativeService.{method}`):
+ * the session names its model in its first frame. A session on an ephemeral token
+ * (`...Constrained`) runs the model the token was created for when the token locks one, whatever
+ * the frame says; the gateway does not see the token.
+ */
+const LIVE = /^google\.ai\.generativelanguage\.(v1|v1beta|v1alpha)\.generativeservice\.(bidigeneratecontent|bidigeneratecontentconstrained)$/
+const LIVE_SETUP: ModelSource = { kind: 'setup' }
+const LIVE_CONSTRAINED: ModelSource = { kind: 'setup', unseen: 'a Live session on an ephemeral token runs the model the token may lock (set when it was created at auth_tokens), which the gateway does not see' }
+
+function live (method: string, key: readonly string[]): ModelSource {
+  const m = method === 'GET' && key.length === 2 ? LIVE.exec(key[1] ?? '') : null
+  if (m === null) return UNLISTED
+  return m[2] === 'bidigeneratecontent' ? LIVE_SETUP : LIVE_CONSTRAINED
+}
+
 export const gemini: Dialect = {
   name: 'gemini',
   family: 'gemini',
   endpoint: (method, path) => {
     const key = path.key.slice(1).split('/')
+    if (key[0] === 'ws') return live(method, key)
     const upload = key[0] === 'upload'
     const version = key[upload ? 1 : 0] ?? ''
     if (!VERSIONS.has(version)) return UNLISTED

@@ -57,6 +57,13 @@ export type ModelSource =
   | { kind: 'path', model: string, segment: number, prefix: string, suffix: string, items?: true, bodyIgnored?: true, notRouted?: string }
   /** A query parameter (OpenAI Realtime's `?model=`); without it, `missing` says why the model cannot be seen. */
   | { kind: 'query', param: string, missing: string }
+  /**
+   * `setup.model` of the first client frame of a WebSocket session (Gemini Live:
+   * `{"setup":{"model":"models/..."}}`): the upgrade is taken, and the session decided once that
+   * frame is in (transport/live.ts). With `unseen`, the model that runs may not be the one the
+   * frame names (an ephemeral token locks its own): policy.unknown_model, and why.
+   */
+  | { kind: 'setup', unseen?: string }
   /** The request carries a model the gateway cannot see (OpenAI batches): policy.unknown_model. */
   | { kind: 'unknown', why: string }
   /**

@@ -8,6 +8,9 @@
 // in the body; the OpenAI-compatible endpoints/openapi/chat/completions, cachedContents and
 // batchPredictionJobs name it in the body. A deployed endpoint (endpoints/{id}) is opaque. Any
 // other endpoint is policy.unknown_endpoint.
+// The Live API is a WebSocket, GET /ws/google.cloud.aiplatform.{v1,v1beta1}.LlmBidiService/
+//   BidiGenerateContent: the model is `setup.model` of the client's first frame
+//   (projects/{p}/locations/{l}/publishers/google/models/{model}).
 // Errors are Google's: {"error":{"code":...,"message":...,"status":...}}.
 import { modelSegment, renderGoogleError } from './gemini.js'
 import { endpointTable, JSON_MODEL, MODEL_LESS, UNLISTED, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
@@ -43,8 +46,13 @@ const located = endpointTable({
   'GET /publishers/*/models/*/operations/*': NONE,
 })
 
+/** The Live API's WebSocket: the session names its model in its first frame. */
+const LIVE = /^google\.cloud\.aiplatform\.(v1|v1beta1)\.llmbidiservice$/
+const LIVE_SETUP: ModelSource = { kind: 'setup' }
+
 function endpoint (method: string, path: UpstreamPath): ModelSource {
   const key = path.key.slice(1).split('/')
+  if (key[0] === 'ws') return method === 'GET' && key.length === 3 && LIVE.test(key[1] ?? '') && key[2] === 'bidigeneratecontent' ? LIVE_SETUP : UNLISTED
   if (!VERSIONS.has(key[0] ?? '')) return UNLISTED
   // Below /{version}/projects/{p}/locations/{l}, or /{version} itself (express mode).
   const at = key[1] === 'projects' && key[3] === 'locations' ? 5 : 1

@@ -1,9 +1,11 @@
 // Stage models and decision, again, for each frame a client sends through a WebSocket tunnel:
-// a Realtime session can name models in-band (session.update's transcription model). Every
-// client frame is read; one the gateway cannot read (binary, not JSON) or that names a model
-// the policy refuses this caller is not forwarded, and says why.
+// a Realtime session can name models in-band (session.update's transcription model), a Gemini
+// Live session only in its first message (a later `setup` is refused). Every client frame is
+// read; one the gateway cannot read (binary Realtime, not JSON) or that names a model the policy
+// refuses this caller is not forwarded, and says why.
 import { DIALECTS } from '../dialects/registry.js'
 import { GatewayError } from '../errors.js'
+import { foldsTo } from '../proxy/key-fold.js'
 import { checkModelId } from '../proxy/request-model.js'
 import { decideModel } from './decision.js'
 import { nameModel } from './models.js'
@@ -24,6 +26,7 @@ const PASS: FrameVerdict = { refused: null }
 export function decideFrame (st: RequestState, data: Buffer, isBinary: boolean): FrameVerdict {
   const endpoint = st.endpoint
   if (endpoint === null) return { refused: 'the tunnel has no endpoint' }
+  if (endpoint.modelSource.kind === 'setup') return liveFrame(data)
   const dialect = endpoint.dialect
   if (dialect.frameModels === undefined) return PASS
   if (isBinary) return { refused: 'a binary frame: the Realtime API takes JSON text events' }
@@ -57,6 +60,24 @@ export function decideFrame (st: RequestState, data: Buffer, isBinary: boolean):
     }, nameModel(DIALECTS[upstream.dialect], upstream, model))
     // A frame is never rewritten: a model that would be routed is refused too.
     if (decision.enforced && decision.action !== 'allow') return { refused: `model "${model}" is not available to this caller: ${decision.reason}`, model, ...withId }
+  }
+  return PASS
+}
+
+/**
+ * A Live session's message after its first: a JSON object (text, or the same bytes as a binary
+ * frame) that is not a `setup`, which names the session's model and is taken once, first.
+ */
+function liveFrame (data: Buffer): FrameVerdict {
+  let message: unknown
+  try {
+    message = JSON.parse(utf8.decode(data))
+  } catch {
+    return { refused: 'a message that is not JSON in UTF-8' }
+  }
+  if (message === null || typeof message !== 'object' || Array.isArray(message)) return { refused: 'a message that is not a JSON object' }
+  for (const key in message) {
+    if (foldsTo(key, 'setup')) return { refused: 'a second "setup": a Live session names its model once, in its first message' }
   }
   return PASS
 }

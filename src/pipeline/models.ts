@@ -13,7 +13,7 @@ import { DECODABLE, codings, decodeBody } from '../proxy/content-encoding.js'
 import type { Member } from '../proxy/json-members.js'
 import { MODEL_FIELDS } from '../proxy/model-fields.js'
 import { readMultipart } from '../proxy/multipart-model.js'
-import { batchModels, bodyModels, checkModelId, modelsFromJsonBody, type FieldModel } from '../proxy/request-model.js'
+import { batchModels, bodyModels, checkModelId, modelsFromJsonBody, setupModel, type FieldModel } from '../proxy/request-model.js'
 import type { RequestEndpoint } from './endpoint.js'
 
 /** A model as the request names it, and what the policy matches it as. */
@@ -32,7 +32,8 @@ export interface NamedModel {
 export type RewriteAt =
   | { kind: 'path', segment: number, prefix: string, suffix: string }
   | { kind: 'query', param: string }
-  | { kind: 'member', member: Member }
+  /** With `prefix`, the value is `prefix + model` (a Live setup's `models/`). */
+  | { kind: 'member', member: Member, prefix?: string }
 
 export interface ModelsRead {
   /** The distinct models the request names, in order; empty when it names none. */
@@ -66,12 +67,15 @@ export interface ModelsInput {
 }
 
 const JSON_TYPE = 'application/json'
+/** A Live setup's model a route can rewrite: `models/{id}`, `{id}`, or a Vertex publisher model; the prefix is kept. */
+const SETUP_MODEL = /^((?:projects\/[^/]+\/locations\/[^/]+\/)?(?:publishers\/[^/]+\/)?models\/)?[^/]+$/
 const MORE_THAN_ONE = 'a request that names a model in more than one place'
 
 export async function readModels (input: ModelsInput): Promise<ModelsRead> {
   const { endpoint, body } = input
   const { modelSource: source, dialect, upstream, path } = endpoint
-  const applied = codings(input.headers['content-encoding'])
+  // A Live session's first frame is a WebSocket message: no Content-Encoding of the upgrade applies to it.
+  const applied = source.kind === 'setup' ? null : codings(input.headers['content-encoding'])
   const unknown = applied?.find((c) => !DECODABLE.has(c))
   if (unknown !== undefined) {
     throw new GatewayError('unsupported_media', `the request body is in Content-Encoding "${unknown}", which the gateway does not decode (gzip, deflate and br are decoded)`)
@@ -134,6 +138,15 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
     case 'batch': {
       // Its items would all need rewriting: a batch is never routed.
       return read(batchModels(decoded, fields).map((o) => fieldModel(o, named)), { kind: 'refused', why: 'a batch' }, { batch: true, ...asJson })
+    }
+    case 'setup': {
+      if (body === undefined) throw new GatewayError('invalid_request', 'the Live API is a WebSocket: this endpoint takes only an upgrade')
+      const own = setupModel(body)
+      if (source.unseen !== undefined) return read([], NOT_ROUTABLE, { unseen: source.unseen })
+      const prefix = SETUP_MODEL.exec(own.model)
+      return read([named(own.model)], prefix === null
+        ? { kind: 'refused', why: 'a setup model that is not models/{id} or a publisher model' }
+        : { kind: 'member', member: own.member, prefix: prefix[1] ?? '' })
     }
     case 'path': {
       const model = named(checkModelId(source.model, 'the path: '))

@@ -42,6 +42,9 @@ export interface Plan {
 const DROPPED = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'expect', 'forwarded', 'x-forwarded-for', 'x-real-ip', 'proxy-authorization', 'host', 'content-length']
 
+/** Query parameters that carry a credential (Google's `key`, and `access_token` for OAuth and ephemeral tokens). */
+const QUERY_CREDENTIALS = new Set(['key', 'access_token'])
+
 export interface PlanInput {
   runtime: Runtime
   endpoint: RequestEndpoint
@@ -69,8 +72,9 @@ export async function plan (input: PlanInput): Promise<Plan> {
   }
   const stripCredentials = target.stripClientCredentials || runtime.config.clients.size > 0
   const { path } = pathAndQuery
-  // Gemini clients may send their key as ?key= (or ?%6Bey=): a held credential replaces it too.
-  const query = queryOf(stripCredentials ? pathAndQuery.params.filter((p) => p.name.toLowerCase() !== 'key') : pathAndQuery.params)
+  // Google's clients may send their key as ?key= (or ?%6Bey=), an OAuth or ephemeral token as
+  // ?access_token=: a held credential replaces them too.
+  const query = queryOf(stripCredentials ? pathAndQuery.params.filter((p) => !QUERY_CREDENTIALS.has(p.name.toLowerCase())) : pathAndQuery.params)
   const headers = outgoingHeaders(input.headers, target, stripCredentials)
   // The end user's identity token is for the gateway alone.
   delete headers[DEFAULT_IDENTITY_HEADER]
@@ -117,7 +121,7 @@ function rewrite (endpoint: RequestEndpoint, read: ModelsRead, at: RewriteAt, mo
     }
     case 'member':
       if (read.body === undefined) throw new GatewayError('internal', 'a body member to rewrite without a body')
-      return { pathAndQuery: { path: path.path, params: path.params }, body: replaceValue(read.body, at.member, model) }
+      return { pathAndQuery: { path: path.path, params: path.params }, body: replaceValue(read.body, at.member, `${at.prefix ?? ''}${model}`) }
   }
 }
 

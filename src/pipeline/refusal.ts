@@ -14,6 +14,8 @@ export interface Refusal {
   status: number
   headers: Readonly<Record<string, string>>
   body: unknown
+  /** What the body says, for an answer that is not a body (a WebSocket close reason). */
+  message: string
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = {}
@@ -46,6 +48,7 @@ function dialectOf (st: RequestState): Dialect | undefined {
 function shaped (dialect: Dialect | undefined, kind: ErrorKind, message: string, id: string): Refusal {
   return {
     status: STATUS[kind],
+    message,
     headers: dialect?.errorHeaders?.(kind) ?? NO_HEADERS,
     body: dialect === undefined ? { error: { type: kind, message, decision_id: id } } : dialect.renderError(kind, message, id),
   }

@@ -237,6 +237,37 @@ export function modelsFromJsonBody (body: Buffer | undefined, field: string, fie
 }
 
 /**
+ * The model of a Live API session's first frame, `{"setup":{"model":"models/..."}}`, and where
+ * its value is in the frame's bytes (a route rewrites it there). The frame is read as a body is:
+ * a JSON object in UTF-8, no key twice, no key that folds to `setup` or `model`.
+ */
+export function setupModel (frame: Buffer): BodyModel {
+  try {
+    return readSetup(frame)
+  } catch (err) {
+    // Said of the first message, not of a body.
+    if (err instanceof GatewayError && err.kind === 'invalid_request') throw new GatewayError(err.kind, err.message.replace('the request body', 'the session\'s first message'))
+    throw err
+  }
+}
+
+function readSetup (frame: Buffer): BodyModel {
+  const parsed = parseObject(frame)
+  const setup = lookup(parsed, 'setup', null)
+  if (!isObject(setup)) {
+    throw new GatewayError('invalid_request', setup === undefined
+      ? 'the session\'s first message has no "setup"; a Live session begins with {"setup":{"model":...}}'
+      : '"setup" must be an object')
+  }
+  const model = ownModel(setup, { up: null, part: 'setup' })
+  // Its bytes: each key is in its object once (parseObject checked).
+  const outer = topLevelMembers(frame).find((m) => m.key === 'setup')
+  const inner = outer === undefined ? undefined : topLevelMembers(frame.subarray(outer.start, outer.end)).find((m) => m.key === 'model')
+  if (outer === undefined || inner === undefined) throw new GatewayError('internal', 'the frame\'s "setup.model" was parsed but not found')
+  return { model, member: { key: 'model', start: outer.start + inner.start, end: outer.start + inner.end } }
+}
+
+/**
  * For an endpoint whose path names the model: every model its JSON body names as well (the
  * top-level `model`, which must agree with the path, and `fields`). With `items`, the body must
  * hold a non-empty `requests` list (Gemini's batchEmbedContents). An empty body names none; a

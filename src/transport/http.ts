@@ -36,6 +36,7 @@ export interface HttpDeps {
 
 export async function handleHttp (request: FastifyRequest, reply: FastifyReply, deps: HttpDeps): Promise<FastifyReply> {
   const st = request.geofence
+  if (st.endpoint?.modelSource.kind === 'setup') throw new GatewayError('invalid_request', 'the Live API is a WebSocket: this endpoint takes only an upgrade')
   const outcome = await decideRequest(st, requestHead(request), request.body as Buffer | undefined)
   if (outcome.kind === 'refuse') return sendRefusal(reply, outcome.refusal)
   const { plan } = outcome

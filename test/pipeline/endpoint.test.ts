@@ -111,6 +111,13 @@ t.test('each dialect\'s table is an allow-list: what it lists, row by row, and w
     ['POST', '/gemini/v1beta/corpora', UNLISTED],
     ['POST', '/gemini/v2/models/gemini-2.5-pro:generateContent', UNLISTED],
     ['POST', '/gemini/upload/v1beta/models/gemini-2.5-pro:generateContent', UNLISTED],
+    // The Live API: a WebSocket, its model in the first message.
+    ['GET', '/gemini/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent?key=k', { kind: 'setup' }],
+    ['GET', '/gemini/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained?access_token=t', { kind: 'setup', unseen: /ephemeral token/ }],
+    ['POST', '/gemini/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent', UNLISTED],
+    ['GET', '/gemini/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateMusic', UNLISTED],
+    ['GET', '/vertex/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent', { kind: 'setup' }],
+    ['GET', '/vertex/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent/x', UNLISTED],
     // Vertex AI.
     ['POST', `${loc}/tuningJobs`, { kind: 'unknown', why: /base model of a tuning job/ }],
     ['POST', `${loc}/models/123:generateContent`, { kind: 'unknown', why: /Model Registry/ }],

@@ -64,9 +64,12 @@ policy:
     t.match(gw.decisions().at(-1), { action: 'route', model: 'gemini-2.5-pro', routed_model: 'gemma-3-27b' })
   })
 
-  t.test('?key= is not sent on when the gateway holds the key; other parameters are kept', async (t) => {
+  t.test('?key= and ?access_token= are not sent on when the gateway holds the key; other parameters are kept', async (t) => {
     await send(`${gw.url}/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=client-key`, { body: '{"contents":[]}', headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES } })
     t.equal(upstream.calls.at(-1)?.url, '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse')
+    // Google APIs take an OAuth (or Live ephemeral) token as ?access_token=: a credential too.
+    await send(`${gw.url}/gemini/v1beta/models/gemini-2.5-flash:generateContent?access_token=ya29.client-token&alt=json`, { body: '{"contents":[]}', headers: { 'content-type': 'application/json', 'x-forwarded-for': UNITED_STATES } })
+    t.equal(upstream.calls.at(-1)?.url, '/v1beta/models/gemini-2.5-flash:generateContent?alt=json')
   })
 
   t.test('cachedContents names the model in the body, as models/ID', async (t) => {

@@ -170,7 +170,7 @@ t.test('realtime over WebSocket', async (t) => {
     t.match(gw.decisions().at(-1), { reason: /policy\.unknown_model is block/ })
     t.equal(await status('/openai/v1/realtime?model=gpt-4o-mini&model=gpt-realtime'), 400)
     t.equal(await status('/openai/v1/chat/completions'), 400)
-    t.match(gw.decisions().at(-1), { action: 'block', status: 400, reason: /a WebSocket upgrade is taken only where the connection names its model/ })
+    t.match(gw.decisions().at(-1), { action: 'block', status: 400, reason: /a WebSocket upgrade is taken only where the session names its model/ })
     t.equal(await status('/nowhere/v1/realtime?model=gpt-realtime'), 404)
     // A path that cannot be read is refused in the upstream's shape, as it is over plain HTTP.
     const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/openai/v1//realtime?model=gpt-realtime`, { headers: { 'x-forwarded-for': UNITED_STATES } })

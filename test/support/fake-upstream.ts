@@ -17,6 +17,8 @@ export interface Call {
   body: Buffer
   /** With `sigv4`: whether the request's AWS signature verifies (as Bedrock checks it). */
   signatureValid?: boolean
+  /** A WebSocket session's client messages, as they arrived. */
+  messages?: Buffer[]
 }
 
 export interface FakeUpstream {
@@ -132,11 +134,20 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
   }
   const server = opts.tls === undefined ? http.createServer(handler) : https.createServer(opts.tls, handler)
   // OpenAI Realtime over WebSocket: session.created naming the model, then each client event
-  // answered with a response.done that echoes its type.
+  // answered with a response.done that echoes its type. Gemini Live (and Vertex AI's): the first
+  // message must be a setup naming the model, answered with setupComplete; each clientContent turn
+  // with a serverContent turn that names the model, then turnComplete; a later setup, or a first
+  // message that is not one, closes the session with 1007 as Google does. Google sends its
+  // messages as binary frames holding JSON.
   const wss = new WebSocketServer({ noServer: true })
   server.on('upgrade', (req, socket, head) => {
-    calls.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0) })
+    const call: Call = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.alloc(0), messages: [] }
+    calls.push(call)
     const u = new URL(req.url ?? '/', 'http://x')
+    if (LIVE_PATH.test(u.pathname)) {
+      wss.handleUpgrade(req, socket, head, (ws) => { liveSession(ws, call) })
+      return
+    }
     if (u.pathname !== '/v1/realtime') {
       socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{"error":"not found"}')
       return
@@ -305,4 +316,40 @@ async function openaiStream (res: http.ServerResponse, model: string, afterFirst
   chunk({}, 'stop')
   res.write('data: [DONE]\n\n')
   res.end()
+}
+
+/** The Live API's WebSocket paths: Gemini's (with an ephemeral token too) and Vertex AI's. */
+const LIVE_PATH = /^\/ws\/(?:google\.ai\.generativelanguage\.v1(?:alpha|beta)?\.GenerativeService\.BidiGenerateContent(?:Constrained)?|google\.cloud\.aiplatform\.v1(?:beta1)?\.LlmBidiService\/BidiGenerateContent)$/
+
+function liveSession (ws: import('ws').WebSocket, call: Call): void {
+  let model: string | null = null
+  const send = (message: unknown): void => { ws.send(Buffer.from(JSON.stringify(message)), { binary: true }) }
+  ws.on('message', (data: Buffer) => {
+    call.messages?.push(Buffer.from(data))
+    let message: Record<string, any>
+    try {
+      message = JSON.parse(data.toString('utf8')) as Record<string, any>
+    } catch {
+      ws.close(1007, 'Request contains an invalid argument.')
+      return
+    }
+    if (model === null) {
+      if (typeof message['setup']?.model !== 'string') {
+        ws.close(1007, 'Request contains an invalid argument.')
+        return
+      }
+      model = message['setup'].model as string
+      send({ setupComplete: {} })
+      return
+    }
+    if (message['setup'] !== undefined) {
+      ws.close(1007, 'Request contains an invalid argument.')
+      return
+    }
+    const turns = message['clientContent']?.turns as Array<{ parts?: Array<{ text?: string }> }> | undefined
+    if (turns === undefined) return
+    const text = turns.flatMap((t) => t.parts ?? []).map((p) => p.text ?? '').join(' ')
+    send({ serverContent: { modelTurn: { role: 'model', parts: [{ text: `${model} heard: ${text}` }] } } })
+    send({ serverContent: { turnComplete: true } })
+  })
 }
