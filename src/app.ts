@@ -19,6 +19,8 @@ import type { Metrics } from './observability/metrics.js'
 import { notMounted } from './pipeline/endpoint.js'
 import { DECISION_HEADER, errorRefusal, refusedBeforeDecision } from './pipeline/refusal.js'
 import { verifyIdentity } from './pipeline/identity.js'
+import { LargeBodies } from './pipeline/large-bodies.js'
+import { LARGE_BODY_BYTES } from './proxy/body-buffer.js'
 import { beginRequest } from './pipeline/request.js'
 import type { RequestState } from './pipeline/state.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
@@ -136,6 +138,8 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   }
 
   readBodiesAsBytes(app, fastifyBodyLimit, server.tls === null ? null : server.bodyTimeoutMs)
+  const largeBodies = new LargeBodies(server.maxConcurrentLargeBodies, fastifyBodyLimit)
+  app.addHook('onClose', async () => { await largeBodies.close() })
 
   // A replaced revision's connections stay usable while a request that started under it can
   // still be forwarded: its body may take server.body_timeout, its identity keys a fetch.
@@ -145,14 +149,32 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
 
   app.decorateRequest('geofence', null as unknown as RequestState)
 
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     decisions.begin()
     const { state, error } = beginRequest(ref.current, requestHead(request), request.id)
     request.geofence = state
     inFlight.set(request.raw.socket, { state, method: request.method, url: request.raw.url ?? '/' })
-    if (error === null && state.endpoint !== null && Number(request.headers['content-length'] ?? 0) > state.endpoint.bodyLimit) {
-      done(tooLarge(state.endpoint.bodyLimit, state.runtime.config.server))
+    // Nothing is mounted here: answered before a byte of the body is read.
+    if (error === null && state.upstream === null) {
+      done(notMounted(request.url))
       return
+    }
+    if (error === null && state.endpoint !== null) {
+      const declared = Number(request.headers['content-length'] ?? 0)
+      if (declared > state.endpoint.bodyLimit) {
+        done(tooLarge(state.endpoint))
+        return
+      }
+      state.largeBody = largeBodies.lease()
+      reply.raw.once('close', state.largeBody.release)
+      if (declared > LARGE_BODY_BYTES) {
+        try {
+          state.largeBody.take()
+        } catch (err) {
+          done(err as GatewayError)
+          return
+        }
+      }
     }
     if (error !== null || state.runtime.identity === null) {
       done(error ?? undefined)
@@ -187,6 +209,9 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   app.setErrorHandler((error, request, reply) => {
     const err = asGatewayError(error)
     if (err.status >= 500) request.log.error({ err: error }, 'request failed')
+    // A refusal answered before its body was read (or while it was) ends the HTTP/1.1
+    // connection, so that the rest of the body is never read, not even to be thrown away.
+    if (request.raw.httpVersionMajor === 1 && hasBody(request.raw) && !request.raw.complete) reply.header('connection', 'close')
     refusedBeforeDecision(request.geofence, err)
     sendRefusal(reply, errorRefusal(request.geofence, err, request.id))
     // A body that stopped arriving (an HTTP/2 stream's deadline, transport/http.ts) was cut by
@@ -243,6 +268,11 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     app.routing(req, res)
   })
   return app
+}
+
+/** Whether the request says a body follows its head. */
+function hasBody (req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 }
 
 function isWebSocketOffer (req: IncomingMessage): boolean {

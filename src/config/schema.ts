@@ -97,6 +97,9 @@ export const CONFIG_SCHEMA = {
         shutdown_grace: sizeOrDuration,
         max_event_loop_delay: sizeOrDuration,
         workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: 64 }, { const: 'auto' }] },
+        max_expansion_ratio: { type: 'number', minimum: 1 },
+        batch_max_items: { type: 'integer', minimum: 1 },
+        max_concurrent_large_bodies: { type: 'integer', minimum: 1, maximum: 1024 },
         tls: {
           type: 'object',
           additionalProperties: false,
@@ -338,7 +341,7 @@ export interface RawNetwork {
 }
 
 export interface RawConfig {
-  server?: { host?: string, port?: number, body_limit?: string | number, batch_body_limit?: string | number, body_timeout?: string | number, shutdown_grace?: string | number, max_event_loop_delay?: string | number, workers?: number | 'auto', tls?: RawServerTls }
+  server?: { host?: string, port?: number, body_limit?: string | number, batch_body_limit?: string | number, body_timeout?: string | number, shutdown_grace?: string | number, max_event_loop_delay?: string | number, workers?: number | 'auto', max_expansion_ratio?: number, batch_max_items?: number, max_concurrent_large_bodies?: number, tls?: RawServerTls }
   admin?: { host?: string, port?: number }
   clients?: Record<string, { token_sha256?: string, certificate?: { subject?: string, san_uri?: string } }>
   client_ip?: { trusted_proxies?: string[], headers?: Array<'x-forwarded-for' | 'forwarded'> }

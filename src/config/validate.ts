@@ -35,6 +35,12 @@ export const DEFAULT_FORWARDING_HEADERS: readonly ForwardingHeader[] = ['x-forwa
 export const DEFAULT_ADMIN_HOST = '127.0.0.1'
 export const DEFAULT_ADMIN_PORT = 9090
 export const DEFAULT_BODY_TIMEOUT_MS = 60_000
+/** Past 1 MiB, a compressed body may decode to at most this many times its size on the wire. */
+export const DEFAULT_MAX_EXPANSION_RATIO = 100
+/** The most requests a batch body may hold: Anthropic's documented maximum (OpenAI's, 50,000, is in a file the gateway does not read). */
+export const DEFAULT_BATCH_MAX_ITEMS = 100_000
+/** How many bodies past 1 MiB are read at once. */
+export const DEFAULT_MAX_CONCURRENT_LARGE_BODIES = 4
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000
 export const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 1_000
 
@@ -69,7 +75,7 @@ export interface Config {
   revision: string
   /** bodyLimit bounds every body but a batch's (batchBodyLimit). */
   /** `tls`: the listener's certificate and client certificate policy (server.tls), or null: plain HTTP. */
-  server: { host: string, port: number, bodyLimit: number, batchBodyLimit: number, bodyTimeoutMs: number, shutdownGraceMs: number, maxEventLoopDelayMs: number, workers: number, tls: ServerTls | null }
+  server: { host: string, port: number, bodyLimit: number, batchBodyLimit: number, bodyTimeoutMs: number, shutdownGraceMs: number, maxEventLoopDelayMs: number, workers: number, maxExpansionRatio: number, batchMaxItems: number, maxConcurrentLargeBodies: number, tls: ServerTls | null }
   admin: { host: string, port: number }
   /** sha256 (hex) of each client token -> client name; empty when no client has a token. */
   clients: ReadonlyMap<string, string>
@@ -130,6 +136,9 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     shutdownGraceMs: duration(raw.server?.shutdown_grace, DEFAULT_SHUTDOWN_GRACE_MS, ['server', 'shutdown_grace']),
     maxEventLoopDelayMs: duration(raw.server?.max_event_loop_delay, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, ['server', 'max_event_loop_delay']),
     workers: raw.server?.workers === 'auto' ? availableParallelism() : raw.server?.workers ?? 1,
+    maxExpansionRatio: raw.server?.max_expansion_ratio ?? DEFAULT_MAX_EXPANSION_RATIO,
+    batchMaxItems: raw.server?.batch_max_items ?? DEFAULT_BATCH_MAX_ITEMS,
+    maxConcurrentLargeBodies: raw.server?.max_concurrent_large_bodies ?? DEFAULT_MAX_CONCURRENT_LARGE_BODIES,
   }
 
   const serverTls = raw.server?.tls === undefined ? null : validateServerTls(raw.server.tls, problem)

@@ -13,8 +13,9 @@ export interface RequestEndpoint {
   path: UpstreamPath
   /** Where the endpoint names its model. */
   modelSource: ModelSource
-  /** server.batch_body_limit for a batch endpoint, else server.body_limit. */
+  /** server.batch_body_limit for a batch endpoint, else server.body_limit; and which of the two it is. */
   bodyLimit: number
+  limitSetting: 'server.body_limit' | 'server.batch_body_limit'
 }
 
 /** The upstream mounted at the request target's first segment, or undefined. */
@@ -40,5 +41,6 @@ export function findEndpoint (config: Config, upstream: UpstreamConfig, method: 
   if (model.kind !== 'query' && model.kind !== 'none' && model.kind !== 'unknown' && path.params.some((p) => p.name.toLowerCase() === 'model')) {
     throw new GatewayError('invalid_request', 'the request query names a model, but this endpoint names its model elsewhere; a request names one model')
   }
-  return { upstream, dialect, path, modelSource: model, bodyLimit: model.kind === 'batch' ? config.server.batchBodyLimit : config.server.bodyLimit }
+  const batch = model.kind === 'batch'
+  return { upstream, dialect, path, modelSource: model, bodyLimit: batch ? config.server.batchBodyLimit : config.server.bodyLimit, limitSetting: batch ? 'server.batch_body_limit' : 'server.body_limit' }
 }

@@ -9,12 +9,14 @@ import type { UpstreamConfig } from '../config/validate.js'
 import type { Dialect } from '../dialects/registry.js'
 import { GatewayError } from '../errors.js'
 import { canonicalModelId, readModelId } from '../policy/model-id.js'
+import { DEFAULT_BATCH_MAX_ITEMS, DEFAULT_MAX_EXPANSION_RATIO } from '../config/validate.js'
+import { LARGE_BODY_BYTES } from '../proxy/body-buffer.js'
+import { runBodyTask, type BodyTask, type BodyTaskResult } from '../proxy/body-task.js'
 import { DECODABLE, codings, decodeBody } from '../proxy/content-encoding.js'
 import type { Member } from '../proxy/json-members.js'
-import { MODEL_FIELDS } from '../proxy/model-fields.js'
-import { readMultipart } from '../proxy/multipart-model.js'
-import { batchModels, bodyModels, checkModelId, modelsFromJsonBody, setupModel, type FieldModel } from '../proxy/request-model.js'
+import { checkModelId, setupModel, type FieldModel } from '../proxy/request-model.js'
 import type { RequestEndpoint } from './endpoint.js'
+import type { LargeBodyLease } from './large-bodies.js'
 
 /** A model as the request names it, and what the policy matches it as. */
 export interface NamedModel {
@@ -64,7 +66,21 @@ export interface ModelsInput {
   method: string
   headers: IncomingHttpHeaders
   body: Buffer | undefined
+  /** How the body is read (the server's settings); without it, the defaults, all on this thread. */
+  reading?: BodyReading
 }
+
+/** The bounds a body is read under, and the request's claim on a large-body slot. */
+export interface BodyReading {
+  /** server.max_expansion_ratio */
+  maxExpansionRatio: number
+  /** server.batch_max_items */
+  batchMaxItems: number
+  /** A body past LARGE_BODY_BYTES takes a slot and is read off the event loop; null: read here. */
+  lease: LargeBodyLease | null
+}
+
+const DEFAULT_READING: BodyReading = { maxExpansionRatio: DEFAULT_MAX_EXPANSION_RATIO, batchMaxItems: DEFAULT_BATCH_MAX_ITEMS, lease: null }
 
 const JSON_TYPE = 'application/json'
 /** A Live setup's model a route can rewrite: `models/{id}`, `{id}`, or a Vertex publisher model; the prefix is kept. */
@@ -82,8 +98,18 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
   }
   const readsBody = source.kind !== 'none' && source.kind !== 'unknown' && source.kind !== 'unlisted' && source.kind !== 'query' && !(source.kind === 'path' && source.bodyIgnored === true)
   const decodes = readsBody && applied !== null && body !== undefined && body.length > 0
-  const decoded = decodes ? await decodeBody(body, applied, endpoint.bodyLimit) : body
-  const fields = MODEL_FIELDS[dialect.family]
+  const reading = input.reading ?? DEFAULT_READING
+  const { lease } = reading
+  const decoded = decodes
+    ? await decodeBody(body, applied, { limit: endpoint.bodyLimit, limitSetting: endpoint.limitSetting, ratio: reading.maxExpansionRatio, onLarge: () => { lease?.take() } })
+    : body
+  // A small body is read here, as it always was; a large one in a worker thread, under its slot.
+  const run = async <R extends BodyTaskResult>(task: BodyTask): Promise<R> => {
+    if (lease === null || decoded === undefined || decoded.length <= LARGE_BODY_BYTES) return runBodyTask(task, decoded) as R
+    lease.take()
+    return await lease.read(task, decoded) as R
+  }
+  const { family } = dialect
   const named = (model: string): NamedModel => nameModel(dialect, upstream, model)
   const read = (models: NamedModel[], rewrite: ModelsRead['rewrite'], more: Partial<ModelsRead> = {}): ModelsRead => {
     const each = distinct(models)
@@ -115,29 +141,23 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
       return read([named(checkModelId(model, 'the query: '))], { kind: 'query', param: source.param })
     }
     case 'json': {
-      let found: ReturnType<typeof modelsFromJsonBody>
-      try {
-        found = modelsFromJsonBody(decoded, source.field, fields)
-      } catch (err) {
-        // A body the endpoint lets do without the model (a stored prompt names it) carries one
-        // the gateway cannot see; any other failure stands.
-        if (source.optional === undefined || !lacksMember(decoded, source.field, source.optional.with)) throw err
-        return read([], NOT_ROUTABLE, { unseen: source.optional.why, ...asJson })
-      }
-      const { own, others } = found
+      const found = await run<Extract<BodyTaskResult, { op: 'json' }>>({ op: 'json', field: source.field, family, optional: source.optional === undefined ? null : { with: source.optional.with } })
+      if ('lacks' in found) return read([], NOT_ROUTABLE, { unseen: source.optional?.why ?? '', ...asJson })
+      const { own, others } = found.found
       const model = named(own.model)
       agree(model, others, 'body')
       return read([model, ...others.filter((o) => !o.agrees).map((o) => fieldModel(o, named))],
         others.length === 0 ? { kind: 'member', member: own.member } : { kind: 'refused', why: MORE_THAN_ONE }, asJson)
     }
     case 'multipart': {
-      const form = readMultipart(decoded, input.headers['content-type'])
+      const { form } = await run<Extract<BodyTaskResult, { op: 'multipart' }>>({ op: 'multipart', contentType: input.headers['content-type'] })
       // A multipart body is not rewritten: where it would be routed, it is blocked.
       return read([named(form.model)], { kind: 'refused', why: 'a multipart request' }, { body: form.body, contentType: form.contentType })
     }
     case 'batch': {
       // Its items would all need rewriting: a batch is never routed.
-      return read(batchModels(decoded, fields).map((o) => fieldModel(o, named)), { kind: 'refused', why: 'a batch' }, { batch: true, ...asJson })
+      const { models } = await run<Extract<BodyTaskResult, { op: 'models' }>>({ op: 'batch', family, maxItems: reading.batchMaxItems })
+      return read(models.map((o) => fieldModel(o, named)), { kind: 'refused', why: 'a batch' }, { batch: true, ...asJson })
     }
     case 'setup': {
       if (body === undefined) throw new GatewayError('invalid_request', 'the Live API is a WebSocket: this endpoint takes only an upgrade')
@@ -152,7 +172,7 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
       const model = named(checkModelId(source.model, 'the path: '))
       // The body may name the model again only to agree with the path; parsers and servers
       // would otherwise disagree on which one counts.
-      const again = source.bodyIgnored === true ? [] : bodyModels(decoded, source.items === true, fields)
+      const again = source.bodyIgnored === true ? [] : (await run<Extract<BodyTaskResult, { op: 'models' }>>({ op: 'path', items: source.items === true, family, maxItems: reading.batchMaxItems })).models
       agree(model, again, 'path')
       const others = again.filter((o) => !o.agrees).map((o) => fieldModel(o, named))
       const rewrite: ModelsRead['rewrite'] = again.length > 0
@@ -200,15 +220,4 @@ export function nameModel (dialect: Dialect, upstream: UpstreamConfig, model: st
   const opaque = dialect.opaque?.(model) ?? ('notUnderstood' in id ? id.notUnderstood : null)
   if (opaque !== null) return { written: model, canonical: null, unseen: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
   return { written: model, canonical: 'canonical' in id ? id.canonical : null, raw: model.toLowerCase() }
-}
-
-/** Whether a JSON object body has no top-level `field` (and has `with`, if given). */
-function lacksMember (body: Buffer | undefined, field: string, with_: string | undefined): boolean {
-  try {
-    const parsed: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body))
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false
-    return !(field in parsed) && (with_ === undefined || with_ in parsed)
-  } catch {
-    return false
-  }
 }

@@ -45,11 +45,15 @@ function dialectOf (st: RequestState): Dialect | undefined {
   return st.upstream === null ? undefined : DIALECTS[st.upstream.dialect]
 }
 
+/** An overloaded gateway says when to come back, whatever the dialect. */
+const RETRY_AFTER: Readonly<Record<string, string>> = { 'retry-after': '1' }
+
 function shaped (dialect: Dialect | undefined, kind: ErrorKind, message: string, id: string): Refusal {
+  const headers = dialect?.errorHeaders?.(kind) ?? NO_HEADERS
   return {
     status: STATUS[kind],
     message,
-    headers: dialect?.errorHeaders?.(kind) ?? NO_HEADERS,
+    headers: kind === 'overloaded' ? { ...headers, ...RETRY_AFTER } : headers,
     body: dialect === undefined ? { error: { type: kind, message, decision_id: id } } : dialect.renderError(kind, message, id),
   }
 }

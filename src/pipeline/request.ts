@@ -54,6 +54,7 @@ export function beginRequest (runtime: Runtime, head: RequestHead, id: string): 
     notRoutable: null,
     decision: null,
     upstreamFailed: false,
+    largeBody: null,
     logged: false,
   }
   try {
@@ -72,7 +73,14 @@ export async function decideRequest (st: RequestState, head: RequestHead, body: 
   const { runtime, endpoint } = st
   const { method, headers } = head
   if (endpoint === null) throw notMounted(head.url)
-  const read = await readModels({ endpoint, method, headers, body })
+  const { server } = runtime.config
+  let read: Awaited<ReturnType<typeof readModels>>
+  try {
+    read = await readModels({ endpoint, method, headers, body, reading: { maxExpansionRatio: server.maxExpansionRatio, batchMaxItems: server.batchMaxItems, lease: st.largeBody } })
+  } finally {
+    // The body has been read and checked (or refused): a large one gives its slot back before it is forwarded.
+    st.largeBody?.release()
+  }
   const { decision, model } = decide({
     runtime,
     upstream: endpoint.upstream,

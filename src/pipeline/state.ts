@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime.js'
 import type { UpstreamConfig } from '../config/validate.js'
 import type { Identity, TokenResult } from '../identity/verifier.js'
 import type { RequestEndpoint } from './endpoint.js'
+import type { LargeBodyLease } from './large-bodies.js'
 
 export interface RequestState {
   /** The revision in force when the request arrived; it decides the whole request. */
@@ -47,6 +48,8 @@ export interface RequestState {
   decision: Decision | null
   /** The upstream's response body failed mid-way (so a cut response was not the client's doing). */
   upstreamFailed: boolean
+  /** The request's claim on a large-body slot (pipeline/large-bodies.ts); null where no body is read (a WebSocket, a CLI). */
+  largeBody: LargeBodyLease | null
   /** The decision line was written. */
   logged: boolean
 }

@@ -273,7 +273,7 @@ function readSetup (frame: Buffer): BodyModel {
  * hold a non-empty `requests` list (Gemini's batchEmbedContents). An empty body names none; a
  * body that is not a JSON object is refused.
  */
-export function bodyModels (body: Buffer | undefined, items: boolean, fields: readonly ModelField[]): FieldModel[] {
+export function bodyModels (body: Buffer | undefined, items: boolean, fields: readonly ModelField[], maxItems = Infinity): FieldModel[] {
   if (body === undefined || body.length === 0) return []
   const parsed = parseObject(body)
   const out: FieldModel[] = []
@@ -285,6 +285,7 @@ export function bodyModels (body: Buffer | undefined, items: boolean, fields: re
   if (items) {
     const requests = lookup(parsed, 'requests', null)
     if (!Array.isArray(requests) || requests.length === 0) throw new GatewayError('invalid_request', 'a batch needs exactly one non-empty "requests" list')
+    checkItemCount(requests.length, maxItems)
   }
   return [...out, ...fieldModels(parsed, fields)]
 }
@@ -294,12 +295,13 @@ export function bodyModels (body: Buffer | undefined, items: boolean, fields: re
  * each item's `fields` name, in order, each read with the same care as a single request's.
  * A batch passes only if every model passes.
  */
-export function batchModels (body: Buffer | undefined, fields: readonly ModelField[]): FieldModel[] {
+export function batchModels (body: Buffer | undefined, fields: readonly ModelField[], maxItems = Infinity): FieldModel[] {
   const parsed = parseObject(body)
   const requests = lookup(parsed, 'requests', null)
   if (!Array.isArray(requests) || requests.length === 0) {
     throw new GatewayError('invalid_request', 'a batch needs exactly one non-empty "requests" list')
   }
+  checkItemCount(requests.length, maxItems)
   const out: FieldModel[] = []
   requests.forEach((item: unknown, i) => {
     const where: Where = { up: { up: null, part: 'requests' }, part: i }
@@ -310,6 +312,22 @@ export function batchModels (body: Buffer | undefined, fields: readonly ModelFie
     out.push(...fieldModels(params, fields, at))
   })
   return out
+}
+
+/** A batch of more requests than server.batch_max_items is refused before any item is read. */
+function checkItemCount (count: number, maxItems: number): void {
+  if (count > maxItems) throw new GatewayError('too_large', `the batch has ${count} requests, more than server.batch_max_items (${maxItems})`)
+}
+
+/** Whether a JSON object body has no top-level `field` (and has `with`, if given). */
+export function lacksMember (body: Buffer | undefined, field: string, with_: string | undefined): boolean {
+  try {
+    const parsed: unknown = JSON.parse(utf8.decode(body))
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false
+    return !(field in parsed) && (with_ === undefined || with_ in parsed)
+  } catch {
+    return false
+  }
 }
 
 /** The model id as it is, or a 400 saying why it is not one (policy/model-id.ts). */

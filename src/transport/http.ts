@@ -4,6 +4,8 @@
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
+import type { RequestEndpoint } from '../pipeline/endpoint.js'
+import { BodyBuffer } from '../proxy/body-buffer.js'
 import type { Metrics } from '../observability/metrics.js'
 import { ROUTED_MODEL_HEADER, type Refusal } from '../pipeline/refusal.js'
 import { peerCertificate } from '../proxy/peer-certificate.js'
@@ -58,26 +60,30 @@ export function sendRefusal (reply: FastifyReply, r: Refusal): FastifyReply {
  * Every body is read as bytes, whatever its Content-Type (or none): the model check must not
  * depend on a header the client chooses, and the bytes checked are the bytes forwarded. The
  * limit is the endpoint's (batches take more): a Content-Length over it was refused before the
- * body was read, and a chunked body is cut as soon as it passes it.
+ * body was read, and a chunked body is cut as soon as it passes it. A body that grows past
+ * LARGE_BODY_BYTES takes a large-body slot as it does (pipeline/large-bodies.ts), or is cut
+ * with the 503 when none is free.
  */
 export function readBodiesAsBytes (app: FastifyInstance, fallbackLimit: number, bodyTimeoutMs: number | null): void {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (request, payload, done) => {
-    const limit = request.geofence.endpoint?.bodyLimit ?? fallbackLimit
+    const st = request.geofence
+    const limit = st.endpoint?.bodyLimit ?? fallbackLimit
     // Node keeps no requestTimeout for an HTTP/2 stream (HTTP/1.1 has its own, app.ts): the body's deadline is kept here, from the request's start.
-    const deadline = bodyTimeoutMs === null || request.raw.httpVersionMajor !== 2 ? null : Math.max(0, bodyTimeoutMs - Number(process.hrtime.bigint() - request.geofence.startedAt) / 1e6)
-    readBody(payload, limit, request.headers['content-length'], () => tooLarge(limit, request.geofence.runtime.config.server), done, deadline)
+    const deadline = bodyTimeoutMs === null || request.raw.httpVersionMajor !== 2 ? null : Math.max(0, bodyTimeoutMs - Number(process.hrtime.bigint() - st.startedAt) / 1e6)
+    const onLarge = (): void => { st.largeBody?.take() }
+    readBody(payload, limit, request.headers['content-length'], () => tooLarge(st.endpoint), onLarge, done, deadline)
   })
 }
 
-export function tooLarge (limit: number, server: { bodyLimit: number }): GatewayError {
-  return new GatewayError('too_large', `the request body is larger than ${limit === server.bodyLimit ? 'server.body_limit' : 'server.batch_body_limit'}`)
+export function tooLarge (endpoint: RequestEndpoint | null): GatewayError {
+  return new GatewayError('too_large', `the request body is larger than ${endpoint?.limitSetting ?? 'server.body_limit'}`)
 }
 
-/** A request body as one Buffer, as Fastify's own raw-body reader does it, with a limit (and, where Node keeps none, a deadline) per request. */
-function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength: string | undefined, tooLargeError: () => Error, done: (err: Error | null, body?: Buffer) => void, deadlineMs: number | null): void {
-  const chunks: Buffer[] = []
-  let size = 0
+/** A request body as one Buffer (proxy/body-buffer.ts), with a limit (and, where Node keeps none, a deadline) per request. */
+function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength: string | undefined, tooLargeError: () => Error, onLarge: () => void, done: (err: Error | null, body?: Buffer) => void, deadlineMs: number | null): void {
+  const declared = contentLength === undefined ? undefined : Number(contentLength)
+  const body = new BodyBuffer(limit, declared)
   const timer = deadlineMs === null
     ? undefined
     : setTimeout(() => {
@@ -94,21 +100,28 @@ function readBody (payload: NodeJS.ReadableStream, limit: number, contentLength:
     payload.removeListener('error', onError)
   }
   const onData = (chunk: Buffer): void => {
-    size += chunk.length
-    if (size > limit) {
+    if (body.length + chunk.length > limit) {
       stop()
       done(tooLargeError())
       return
     }
-    chunks.push(chunk)
+    body.push(chunk)
+    if (body.large) {
+      try {
+        onLarge()
+      } catch (err) {
+        stop()
+        done(err as Error)
+      }
+    }
   }
   const onEnd = (): void => {
     stop()
-    if (contentLength !== undefined && Number(contentLength) !== size) {
+    if (declared !== undefined && declared !== body.length) {
       done(new GatewayError('invalid_request', 'the request body does not have the length its Content-Length says'))
       return
     }
-    done(null, Buffer.concat(chunks, size))
+    done(null, body.bytes())
   }
   const onError = (err: Error): void => { stop(); done(err) }
   payload.on('data', onData)

@@ -151,3 +151,16 @@ t.test('upstream keys of the dialects: endpoints, model_aliases, aws_sigv4, batc
   ])
   t.equal(found.length, 6, found.join('\n'))
 })
+
+t.test('the bounds on hostile bodies: documented defaults, and a bad value names its key', async (t) => {
+  const config = parseConfig('policy.yaml', Buffer.from(GOOD), {})
+  t.equal(config.server.maxExpansionRatio, 100)
+  t.equal(config.server.batchMaxItems, 100_000, 'Anthropic\'s documented maximum')
+  t.equal(config.server.maxConcurrentLargeBodies, 4)
+  const set = (extra: string): string => GOOD.replace('body_limit: 32mb }', `body_limit: 32mb, ${extra} }`)
+  t.same(problems(set('max_expansion_ratio: 0.5')), ['policy.yaml:1:58: server.max_expansion_ratio: must be >= 1'])
+  t.same(problems(set('batch_max_items: many')), ['policy.yaml:1:58: server.batch_max_items: must be integer'])
+  t.same(problems(set('max_concurrent_large_bodies: 0')), ['policy.yaml:1:58: server.max_concurrent_large_bodies: must be >= 1'])
+  const ok = parseConfig('policy.yaml', Buffer.from(set('max_expansion_ratio: 20, batch_max_items: 10, max_concurrent_large_bodies: 2')), {})
+  t.same([ok.server.maxExpansionRatio, ok.server.batchMaxItems, ok.server.maxConcurrentLargeBodies], [20, 10, 2])
+})

@@ -1,4 +1,5 @@
 // The official OpenAI SDK as the client, a fake OpenAI API as the upstream.
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import OpenAI, { toFile } from 'openai'
 import { startFakeUpstream } from '../support/fake-upstream.js'
@@ -96,7 +97,7 @@ t.test('multipart endpoints: the model is the form\'s one "model" field', async 
       upstreams: [openai]
       models: ["whisper-*", "gpt-4o-transcribe"]
       deny: [group:restricted]
-      action: block` }))
+      action: block` }).replace('body_limit: 1mb', 'body_limit: 8mb'))
   t.teardown(gw.close)
   const client = (ip: string): OpenAI => new OpenAI({ apiKey: API_KEY, baseURL: `${gw.url}/openai/v1`, maxRetries: 0, defaultHeaders: { 'x-forwarded-for': ip } })
   const audio = Buffer.from('RIFF....WAVEfmt fake audio bytes')
@@ -107,6 +108,13 @@ t.test('multipart endpoints: the model is the form\'s one "model" field', async 
   t.equal(call?.url, '/v1/audio/transcriptions')
   t.ok(call?.body.includes(audio), 'the file goes through unchanged')
   t.match(gw.decisions().at(-1), { action: 'allow', model: 'whisper-1', rule: 'audio' })
+
+  // Past 1 MiB the form is read and re-encoded in a worker thread: the same checks, the same bytes.
+  const large = randomBytes(3 * 1024 * 1024)
+  const big = await client(UNITED_KINGDOM).audio.transcriptions.create({ file: await toFile(large, 'b.wav'), model: 'whisper-1' })
+  t.equal(big.text, 'hello from the fake upstream')
+  t.ok(upstream.calls.at(-1)?.body.includes(large), 'a 3 MiB file goes through unchanged')
+  t.match(gw.decisions().at(-1), { action: 'allow', model: 'whisper-1' })
 
   const before = upstream.calls.length
   const err = await client(MAINLAND_CHINA).audio.transcriptions.create({ file: await toFile(audio, 'a.wav'), model: 'whisper-1' }).then(() => null, (e: unknown) => e)
