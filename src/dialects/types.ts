@@ -34,8 +34,12 @@ export interface UpstreamPath {
 
 /** Where an endpoint names its model. */
 export type ModelSource =
-  /** A listed endpoint that names no model (listings, files): policy.default, or the upstream's `endpoints` list. */
-  | { kind: 'none' }
+  /**
+   * A listed endpoint that names no model (listings, files): policy.default, or the upstream's
+   * `endpoints` list. With `idSegment`, that segment is one opaque id that may hold an encoded
+   * slash (Bedrock's GetAsyncInvoke takes an invocation ARN, which the SDK sends with `%2F`).
+   */
+  | { kind: 'none', idSegment?: number }
   /**
    * A top-level member of the JSON body (`model`, or Bedrock's `modelId`). With `optional`, a
    * body without it (and, with `optional.with`, with that member) carries a model the gateway

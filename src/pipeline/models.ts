@@ -92,7 +92,8 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
 
   switch (source.kind) {
     case 'none': {
-      const key = `${input.method} ${path.key}`
+      // An id segment that holds an encoded slash is matched as sent, one segment (`GET /async-invoke/*`).
+      const key = source.idSegment === undefined ? `${input.method} ${path.key}` : `${input.method} /${path.segments.map((s, i) => (i === source.idSegment ? path.raw[i] : s)).join('/').toLowerCase()}`
       return read([], NOT_ROUTABLE, upstream.endpoints?.test(key) === true ? { listedEndpoint: key } : {})
     }
     case 'unknown':
