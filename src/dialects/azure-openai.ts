@@ -8,7 +8,7 @@
 // Either way the gateway sees a deployment name: it is mapped to the model it serves in the
 // upstream's model_aliases, and an unmapped one is decided by policy.unknown_model.
 // Errors are OpenAI's shape, which Azure uses and the openai SDK's AzureOpenAI client reads.
-import { openaiEndpoints, realtimeFrameModels, renderOpenaiError } from './openai.js'
+import { openaiEndpoints, realtimeFrameModels, renderOpenaiError, serverDefaults } from './openai.js'
 import { MODEL_LESS, UNLISTED, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
 function endpoint (method: string, path: UpstreamPath): ModelSource {
@@ -18,10 +18,10 @@ function endpoint (method: string, path: UpstreamPath): ModelSource {
   }
   // The deployments themselves (listed by older API versions) name no model.
   if (method === 'GET' && (path.key === '/openai/deployments' || (path.key.startsWith('/openai/deployments/') && path.segments.length === 3))) return MODEL_LESS
-  if (path.key.startsWith('/openai/v1/')) return openaiEndpoints(method, path.key.slice('/openai'.length), path)
+  if (path.key.startsWith('/openai/v1/')) return serverDefaults(openaiEndpoints(method, path.key.slice('/openai'.length), path))
   // The classic API: OpenAI's endpoints below /openai (files, batches, the Responses API with
   // the deployment in the body, ...); Realtime over WebSocket is /openai/realtime?deployment=.
-  return openaiEndpoints(method, `/v1${path.key.slice('/openai'.length)}`, path, 'deployment')
+  return serverDefaults(openaiEndpoints(method, `/v1${path.key.slice('/openai'.length)}`, path, 'deployment'))
 }
 
 export const azureOpenai: Dialect = {

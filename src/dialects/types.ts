@@ -46,8 +46,13 @@ export type ModelSource =
    * cannot see, `optional.why` (a Responses call on a stored prompt): policy.unknown_model.
    */
   | { kind: 'json', field: string, optional?: { with?: string, why: string } }
-  /** The one `model` field of a multipart/form-data body (OpenAI audio, image edits). */
-  | { kind: 'multipart' }
+  /**
+   * The one `model` field of a multipart/form-data body (OpenAI audio, image edits). With
+   * `optional`, a form without one runs `optional.default` (the provider's documented default,
+   * decided as the model), or, without a default, a model the gateway cannot see, `optional.why`
+   * (policy.unknown_model).
+   */
+  | { kind: 'multipart', optional?: { default?: string, why: string } }
   /** Every `requests[].params.model` of a batch (Anthropic message batches). */
   | { kind: 'batch' }
   /**

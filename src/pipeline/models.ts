@@ -128,9 +128,15 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
         others.length === 0 ? { kind: 'member', member: own.member } : { kind: 'refused', why: MORE_THAN_ONE }, asJson)
     }
     case 'multipart': {
-      const form = readMultipart(decoded, input.headers['content-type'])
+      const form = readMultipart(decoded, input.headers['content-type'], source.optional === undefined)
+      const sent = { body: form.body, contentType: form.contentType }
       // A multipart body is not rewritten: where it would be routed, it is blocked.
-      return read([named(form.model)], { kind: 'refused', why: 'a multipart request' }, { body: form.body, contentType: form.contentType })
+      const notRouted = { kind: 'refused', why: 'a multipart request' } as const
+      if (form.model !== undefined) return read([named(form.model)], notRouted, sent)
+      // Without the field: the provider's documented default runs, or one the gateway cannot see.
+      const dflt = source.optional?.default
+      if (dflt !== undefined) return read([named(dflt)], notRouted, sent)
+      return read([], NOT_ROUTABLE, { unseen: source.optional?.why ?? 'a form without "model"', ...sent })
     }
     case 'batch': {
       // Its items would all need rewriting: a batch is never routed.
