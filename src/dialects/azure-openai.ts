@@ -18,11 +18,16 @@ function endpoint (method: string, path: UpstreamPath): ModelSource {
   }
   // The deployments themselves (listed by older API versions) name no model.
   if (method === 'GET' && (path.key === '/openai/deployments' || (path.key.startsWith('/openai/deployments/') && path.segments.length === 3))) return MODEL_LESS
-  if (path.key.startsWith('/openai/v1/')) return serverDefaults(openaiEndpoints(method, path.key.slice('/openai'.length), path))
+  const v1 = path.key.startsWith('/openai/v1/')
+  const key = v1 ? path.key.slice('/openai'.length) : `/v1${path.key.slice('/openai'.length)}`
+  // A fine-tuning job names the model it tunes (a base model, or a fine-tuned one), not a deployment.
+  if (method === 'POST' && key === '/v1/fine_tuning/jobs') return FINE_TUNING_BASE
   // The classic API: OpenAI's endpoints below /openai (files, batches, the Responses API with
   // the deployment in the body, ...); Realtime over WebSocket is /openai/realtime?deployment=.
-  return serverDefaults(openaiEndpoints(method, `/v1${path.key.slice('/openai'.length)}`, path, 'deployment'))
+  return serverDefaults(openaiEndpoints(method, key, path, v1 ? 'model' : 'deployment'))
 }
+
+const FINE_TUNING_BASE: ModelSource = { kind: 'json', field: 'model', modelItself: true }
 
 export const azureOpenai: Dialect = {
   name: 'azure-openai',

@@ -4,7 +4,7 @@ import type { ErrorKind } from '../errors.js'
 import type { IdSyntax } from '../policy/model-id.js'
 
 /** The provider APIs the gateway speaks: `dialect:` of an upstream. */
-export const DIALECT_NAMES = ['anthropic', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
+export const DIALECT_NAMES = ['anthropic', 'anthropic-compatible', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
 export type DialectName = typeof DIALECT_NAMES[number]
 
 /** One query parameter: its name and value decoded, and the `name=value` text as it was sent. */
@@ -44,8 +44,10 @@ export type ModelSource =
    * A top-level member of the JSON body (`model`, or Bedrock's `modelId`). With `optional`, a
    * body without it (and, with `optional.with`, with that member) carries a model the gateway
    * cannot see, `optional.why` (a Responses call on a stored prompt): policy.unknown_model.
+   * With `modelItself`, the member names a model, never one of the dialect's opaque names (an
+   * Azure fine-tuning job's base model is a model, not a deployment).
    */
-  | { kind: 'json', field: string, optional?: { with?: string, why: string } }
+  | { kind: 'json', field: string, optional?: { with?: string, why: string }, modelItself?: true }
   /**
    * The one `model` field of a multipart/form-data body (OpenAI audio, image edits). With
    * `optional`, a form without one runs `optional.default` (the provider's documented default,

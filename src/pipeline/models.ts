@@ -122,7 +122,7 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
         return read([], NOT_ROUTABLE, { unseen: source.optional.why, ...asJson })
       }
       const { own, others } = found
-      const model = named(own.model)
+      const model = nameModel(dialect, upstream, own.model, source.modelItself !== true)
       agree(model, others, 'body')
       return read([model, ...others.filter((o) => !o.agrees).map((o) => fieldModel(o, named))],
         others.length === 0 ? { kind: 'member', member: own.member } : { kind: 'refused', why: MORE_THAN_ONE }, asJson)
@@ -185,13 +185,14 @@ function distinct (models: readonly NamedModel[]): NamedModel[] {
 
 /**
  * A model as a request names it, and its canonical id: model_aliases first, then the dialect's
- * opaque ids, then the id as the dialect spells it (a wrapper it cannot strip is not understood).
+ * opaque ids (unless the field names a model itself), then the id as the dialect spells it (a
+ * wrapper it cannot strip is not understood).
  */
-export function nameModel (dialect: Dialect, upstream: UpstreamConfig, model: string): NamedModel {
+export function nameModel (dialect: Dialect, upstream: UpstreamConfig, model: string, opaqueNames = true): NamedModel {
   const alias = upstream.modelAliases.size === 0 ? undefined : upstream.modelAliases.get(model.toLowerCase())
   if (alias !== undefined) return { written: model, canonical: canonicalModelId(alias), raw: alias.toLowerCase() }
   const id = readModelId(model, dialect.ids)
-  const opaque = dialect.opaque?.(model) ?? ('notUnderstood' in id ? id.notUnderstood : null)
+  const opaque = (opaqueNames ? dialect.opaque?.(model) : undefined) ?? ('notUnderstood' in id ? id.notUnderstood : null)
   if (opaque !== null) return { written: model, canonical: null, unseen: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
   return { written: model, canonical: 'canonical' in id ? id.canonical : null, raw: model.toLowerCase() }
 }
