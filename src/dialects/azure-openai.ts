@@ -34,6 +34,13 @@ export const azureOpenai: Dialect = {
   family: 'azure-openai',
   endpoint,
   opaque: () => 'an Azure OpenAI deployment name does not say which model it serves',
+  // Azure reads deployments from headers too: the Responses API's image_generation tool runs the
+  // deployment x-ms-oai-image-generation-deployment names (Azure's docs set it as a client's
+  // default header), and x-ms-model-mesh-model-name names the deployment a request runs.
+  modelHeaders: [
+    { name: 'x-ms-model-mesh-model-name', runs: 'request' },
+    { name: 'x-ms-oai-image-generation-deployment', runs: { toolType: 'image_generation' } },
+  ],
   frameModels: realtimeFrameModels,
   ids: { api: 'Azure OpenAI' },
   renderError: renderOpenaiError,

@@ -79,6 +79,17 @@ export type ModelSource =
 /** Dialects whose requests can be routed to each other's upstreams (same wire format). */
 export type RouteFamily = 'anthropic' | 'openai' | 'azure-openai' | 'gemini' | 'vertex' | 'bedrock'
 
+/**
+ * A request header through which the upstream runs a model (Azure OpenAI names deployments in
+ * headers as well as in the path and body).
+ */
+export interface ModelHeader {
+  /** Lower case. */
+  name: string
+  /** `request`: the deployment the request runs, standing in for an own model the body leaves out; or the tool type whose default it replaces. */
+  runs: 'request' | { toolType: string }
+}
+
 export interface Dialect {
   name: DialectName
   family: RouteFamily
@@ -96,6 +107,12 @@ export interface Dialect {
    * not a string. Without it, the dialect's WebSocket frames name no model.
    */
   frameModels?: (event: Record<string, unknown>) => string[]
+  /**
+   * Headers that name a model. Where the request's models are read, each one present is decided
+   * with them; where they are not (an endpoint naming none, or one the gateway cannot see), it is
+   * not forwarded.
+   */
+  modelHeaders?: readonly ModelHeader[]
   /** How this API spells a model id: which wrappers around a name are wrappers here (policy/model-id.ts). */
   ids: IdSyntax
   /** Requests are signed over path and body (SigV4): a route, which rewrites them, is refused. */

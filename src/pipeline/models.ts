@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { UpstreamConfig } from '../config/validate.js'
 import type { Dialect } from '../dialects/registry.js'
+import type { ModelHeader } from '../dialects/types.js'
 import { GatewayError } from '../errors.js'
 import { canonicalModelId, readModelId } from '../policy/model-id.js'
 import { DECODABLE, codings, decodeBody } from '../proxy/content-encoding.js'
@@ -56,6 +57,8 @@ export interface ModelsRead {
   contentType?: string
   /** A Content-Encoding was undone: `body` is sent without one. */
   decoded: boolean
+  /** Model headers the decision did not read (the endpoint's models were not read): not forwarded. */
+  dropHeaders?: readonly string[]
 }
 
 export interface ModelsInput {
@@ -68,7 +71,33 @@ export interface ModelsInput {
 const JSON_TYPE = 'application/json'
 const MORE_THAN_ONE = 'a request that names a model in more than one place'
 
+/** A model a request header names (dialect.modelHeaders). */
+interface HeaderModel { name: string, model: string, runs: ModelHeader['runs'] }
+
 export async function readModels (input: ModelsInput): Promise<ModelsRead> {
+  const { dialect, upstream } = input.endpoint
+  const headers = headerModels(dialect, input.headers)
+  const read = await readEndpointModels(input, headers)
+  if (headers.length === 0) return read
+  // Where the request's models were not read, a header's model is not decided: it does not go on.
+  if (read.models.length === 0) return { ...read, dropHeaders: headers.map((h) => h.name) }
+  const models = distinct([...read.models, ...headers.map((h) => nameModel(dialect, upstream, h.model))])
+  return { ...read, models, batch: models.length > 1, rewrite: { kind: 'refused', why: 'a request that names a model in a header' } }
+}
+
+function headerModels (dialect: Dialect, headers: IncomingHttpHeaders): HeaderModel[] {
+  const out: HeaderModel[] = []
+  for (const { name, runs } of dialect.modelHeaders ?? []) {
+    const value = headers[name]
+    if (value === undefined) continue
+    // Node joins a repeated header with ", ": servers disagree on which one counts.
+    if (typeof value !== 'string' || value.includes(',')) throw new GatewayError('invalid_request', `the ${name} header names more than one model; a header names one`)
+    out.push({ name, model: checkModelId(value, `the ${name} header: `), runs })
+  }
+  return out
+}
+
+async function readEndpointModels (input: ModelsInput, headers: readonly HeaderModel[]): Promise<ModelsRead> {
   const { endpoint, body } = input
   const { modelSource: source, dialect, upstream, path } = endpoint
   const applied = codings(input.headers['content-encoding'])
@@ -81,6 +110,13 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
   const decoded = decodes ? await decodeBody(body, applied, endpoint.bodyLimit) : body
   const fields = MODEL_FIELDS[dialect.family]
   const named = (model: string): NamedModel => nameModel(dialect, upstream, model)
+  // A header that names the deployment the request runs stands in for an own model left out.
+  const standIn = headers.find((h) => h.runs === 'request')?.model
+  // A header that names what a tool runs replaces that tool's default.
+  const toolDefaults = (found: FieldModel[]): FieldModel[] => found.map((o) => {
+    const header = o.defaultOf === undefined ? undefined : headers.find((h) => typeof h.runs === 'object' && h.runs.toolType === o.defaultOf)
+    return header === undefined ? o : { ...o, model: header.model, at: `${o.at} (${header.name})` }
+  })
   const read = (models: NamedModel[], rewrite: ModelsRead['rewrite'], more: Partial<ModelsRead> = {}): ModelsRead => {
     const each = distinct(models)
     return { models: each, batch: each.length > 1, rewrite, body: decoded, decoded: decodes, ...more }
@@ -119,9 +155,11 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
         // A body the endpoint lets do without the model (a stored prompt names it) carries one
         // the gateway cannot see; any other failure stands.
         if (source.optional === undefined || !lacksMember(decoded, source.field, source.optional.with)) throw err
+        if (standIn !== undefined) return read([named(standIn)], NOT_ROUTABLE, asJson)
         return read([], NOT_ROUTABLE, { unseen: source.optional.why, ...asJson })
       }
-      const { own, others } = found
+      const own = found.own
+      const others = toolDefaults(found.others)
       const model = nameModel(dialect, upstream, own.model, source.modelItself !== true)
       agree(model, others, 'body')
       return read([model, ...others.filter((o) => !o.agrees).map((o) => fieldModel(o, named))],
@@ -133,6 +171,7 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
       // A multipart body is not rewritten: where it would be routed, it is blocked.
       const notRouted = { kind: 'refused', why: 'a multipart request' } as const
       if (form.model !== undefined) return read([named(form.model)], notRouted, sent)
+      if (standIn !== undefined) return read([named(standIn)], notRouted, sent)
       // Without the field: the provider's documented default runs, or one the gateway cannot see.
       const dflt = source.optional?.default
       if (dflt !== undefined) return read([named(dflt)], notRouted, sent)
@@ -140,13 +179,13 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
     }
     case 'batch': {
       // Its items would all need rewriting: a batch is never routed.
-      return read(batchModels(decoded, fields).map((o) => fieldModel(o, named)), { kind: 'refused', why: 'a batch' }, { batch: true, ...asJson })
+      return read(toolDefaults(batchModels(decoded, fields)).map((o) => fieldModel(o, named)), { kind: 'refused', why: 'a batch' }, { batch: true, ...asJson })
     }
     case 'path': {
       const model = named(checkModelId(source.model, 'the path: '))
       // The body may name the model again only to agree with the path; parsers and servers
       // would otherwise disagree on which one counts.
-      const again = source.bodyIgnored === true ? [] : bodyModels(decoded, source.items === true, fields)
+      const again = source.bodyIgnored === true ? [] : toolDefaults(bodyModels(decoded, source.items === true, fields))
       agree(model, again, 'path')
       const others = again.filter((o) => !o.agrees).map((o) => fieldModel(o, named))
       const rewrite: ModelsRead['rewrite'] = again.length > 0
