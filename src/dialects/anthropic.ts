@@ -58,3 +58,10 @@ export const anthropic: Dialect = {
     request_id: decisionId,
   }),
 }
+
+/**
+ * A self-hosted server speaking the Anthropic API (vLLM, Ollama, llama.cpp, LiteLLM): the same
+ * endpoints and errors, and route targets for Anthropic upstreams. Its ids are plain names where
+ * "/" and ":" belong (`Qwen/Qwen3-8B`, `qwen3:8b`), as on an OpenAI-compatible server.
+ */
+export const anthropicCompatible: Dialect = { ...anthropic, name: 'anthropic-compatible', ids: { api: 'Anthropic-compatible', plainNames: true } }

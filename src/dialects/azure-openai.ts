@@ -8,7 +8,7 @@
 // Either way the gateway sees a deployment name: it is mapped to the model it serves in the
 // upstream's model_aliases, and an unmapped one is decided by policy.unknown_model.
 // Errors are OpenAI's shape, which Azure uses and the openai SDK's AzureOpenAI client reads.
-import { openaiEndpoints, realtimeFrameModels, renderOpenaiError } from './openai.js'
+import { openaiEndpoints, realtimeFrameModels, renderOpenaiError, serverDefaults } from './openai.js'
 import { MODEL_LESS, UNLISTED, type Dialect, type ModelSource, type UpstreamPath } from './types.js'
 
 function endpoint (method: string, path: UpstreamPath): ModelSource {
@@ -18,17 +18,29 @@ function endpoint (method: string, path: UpstreamPath): ModelSource {
   }
   // The deployments themselves (listed by older API versions) name no model.
   if (method === 'GET' && (path.key === '/openai/deployments' || (path.key.startsWith('/openai/deployments/') && path.segments.length === 3))) return MODEL_LESS
-  if (path.key.startsWith('/openai/v1/')) return openaiEndpoints(method, path.key.slice('/openai'.length), path)
+  const v1 = path.key.startsWith('/openai/v1/')
+  const key = v1 ? path.key.slice('/openai'.length) : `/v1${path.key.slice('/openai'.length)}`
+  // A fine-tuning job names the model it tunes (a base model, or a fine-tuned one), not a deployment.
+  if (method === 'POST' && key === '/v1/fine_tuning/jobs') return FINE_TUNING_BASE
   // The classic API: OpenAI's endpoints below /openai (files, batches, the Responses API with
   // the deployment in the body, ...); Realtime over WebSocket is /openai/realtime?deployment=.
-  return openaiEndpoints(method, `/v1${path.key.slice('/openai'.length)}`, path, 'deployment')
+  return serverDefaults(openaiEndpoints(method, key, path, v1 ? 'model' : 'deployment'))
 }
+
+const FINE_TUNING_BASE: ModelSource = { kind: 'json', field: 'model', modelItself: true }
 
 export const azureOpenai: Dialect = {
   name: 'azure-openai',
   family: 'azure-openai',
   endpoint,
   opaque: () => 'an Azure OpenAI deployment name does not say which model it serves',
+  // Azure reads deployments from headers too: the Responses API's image_generation tool runs the
+  // deployment x-ms-oai-image-generation-deployment names (Azure's docs set it as a client's
+  // default header), and x-ms-model-mesh-model-name names the deployment a request runs.
+  modelHeaders: [
+    { name: 'x-ms-model-mesh-model-name', runs: 'request' },
+    { name: 'x-ms-oai-image-generation-deployment', runs: { toolType: 'image_generation' } },
+  ],
   frameModels: realtimeFrameModels,
   ids: { api: 'Azure OpenAI' },
   renderError: renderOpenaiError,

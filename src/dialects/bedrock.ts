@@ -1,8 +1,9 @@
 // Amazon Bedrock runtime (docs.aws.amazon.com/bedrock/latest/APIReference). The model is in the
 // path: /model/{modelId}/invoke, /invoke-with-response-stream, /converse, /converse-stream,
 // /count-tokens, /invoke-with-bidirectional-stream; StartAsyncInvoke (POST /async-invoke) names
-// it as the body's `modelId`. The rest of the runtime API names none; anything else is
-// policy.unknown_endpoint.
+// it as the body's `modelId`. The rest of the runtime API names none (GetAsyncInvoke,
+// `GET /async-invoke/{invocationArn}`, takes an ARN whose "/" the SDK sends as %2F: that one
+// segment may hold it); anything else is policy.unknown_endpoint.
 // A model id is a foundation model (`anthropic.claude-...-v1:0`), a cross-region inference
 // profile (`us.`, `eu.`, `apac.`, `global.` ...), or an ARN of either (an unknown prefix or
 // vendor is not understood: policy/model-id.ts); the SDKs send its ":" as %3A and an ARN's "/"
@@ -31,6 +32,9 @@ const EXCEPTION: Readonly<Record<ErrorKind, string>> = {
   internal: 'InternalServerException',
 }
 
+/** An asynchronous invocation's ARN (StartAsyncInvoke's answer, GetAsyncInvoke's path). */
+const INVOCATION_ARN = /^arn:aws[a-z-]*:bedrock:[a-z0-9-]*:[0-9]*:async-invoke\/[a-z0-9]+$/i
+
 /** The runtime's model actions: `/model/{modelId}/{action}` (the bidirectional stream is HTTP/2 only). */
 const ACTIONS = new Set(['invoke', 'invoke-with-response-stream', 'converse', 'converse-stream', 'count-tokens', 'invoke-with-bidirectional-stream'])
 
@@ -41,7 +45,6 @@ const ACTIONS = new Set(['invoke', 'invoke-with-response-stream', 'converse', 'c
 const endpoints = endpointTable({
   'POST /async-invoke': { kind: 'json', field: 'modelId' },
   'GET /async-invoke': MODEL_LESS,
-  'GET /async-invoke/*': MODEL_LESS,
   'POST /guardrail/*/version/*/apply': MODEL_LESS,
   'POST /guardrail-checks/invoke': MODEL_LESS,
 })
@@ -54,6 +57,10 @@ export const bedrock: Dialect = {
     const [first, , action] = path.segments
     if (path.segments.length === 3 && first?.toLowerCase() === 'model' && ACTIONS.has(action?.toLowerCase() ?? '')) {
       return { kind: 'path', model: path.segments[1] ?? '', segment: 1, prefix: '', suffix: '' }
+    }
+    // GetAsyncInvoke: the invocation's ARN is one segment (its slash sent as %2F).
+    if (method === 'GET' && path.segments.length === 2 && first?.toLowerCase() === 'async-invoke' && INVOCATION_ARN.test(path.segments[1] ?? '')) {
+      return { kind: 'none', idSegment: 1 }
     }
     return endpoints(method, path.key, path) ?? UNLISTED
   },

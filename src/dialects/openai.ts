@@ -26,6 +26,12 @@ const ERROR: Readonly<Record<ErrorKind, { type: string, code: string | null }>> 
 }
 
 const MULTIPART: ModelSource = { kind: 'multipart' }
+/**
+ * A form whose `model` OpenAI documents a default for (the openai SDK's parameter docs): without
+ * the field, that model runs, and is decided. Another server speaking the API picks its own
+ * (serverDefaults below).
+ */
+const multipartDefault = (model: string): ModelSource => ({ kind: 'multipart', optional: { default: model, why: 'a form without "model" runs the server\'s default model, which the gateway does not see' } })
 const NONE = MODEL_LESS
 /** A JSON `model` the server may do without: then it uses a model the request does not name. */
 const optionalModel = (why: string, with_?: string): ModelSource => ({ kind: 'json', field: 'model', optional: with_ === undefined ? { why } : { with: with_, why } })
@@ -71,9 +77,9 @@ const table = endpointTable({
   // Named in a multipart/form-data field.
   'POST /v1/audio/transcriptions': MULTIPART,
   'POST /v1/audio/translations': MULTIPART,
-  'POST /v1/images/edits': MULTIPART,
-  'POST /v1/images/variations': MULTIPART,
-  'POST /v1/videos': MULTIPART,
+  'POST /v1/images/edits': multipartDefault('gpt-image-1.5'),
+  'POST /v1/images/variations': multipartDefault('dall-e-2'),
+  'POST /v1/videos': multipartDefault('sora-2'),
   // Carried, but where the gateway cannot see it: policy.unknown_model.
   'POST /v1/batches': unseen('the models of an OpenAI batch are in its uploaded input file, which the gateway does not see'),
   'POST /v1/realtime/client_secrets': SESSION_CONFIG,
@@ -183,6 +189,15 @@ export function openaiEndpoints (method: string, key: string, path: UpstreamPath
   return table(method, key, path) ?? UNLISTED
 }
 
+/**
+ * Where an endpoint names its model on a server other than OpenAI's (an OpenAI-compatible server,
+ * Azure OpenAI): a model OpenAI documents as its default is not this server's, so a request that
+ * leaves it out names a model the gateway cannot see.
+ */
+export function serverDefaults (source: ModelSource): ModelSource {
+  return source.kind === 'multipart' && source.optional?.default !== undefined ? { kind: 'multipart', optional: { why: source.optional.why } } : source
+}
+
 export const renderOpenaiError = (kind: ErrorKind, message: string): unknown => ({
   error: { message, type: ERROR[kind].type, param: null, code: ERROR[kind].code },
 })
@@ -222,4 +237,9 @@ export const openai: Dialect = {
  * vLLM, Ollama, llama.cpp: the OpenAI wire format, and route targets for OpenAI upstreams. Their
  * ids are plain names where "/" and ":" belong (`meta-llama/Llama-3.1-8B-Instruct`, `llama3.1:8b`).
  */
-export const openaiCompatible: Dialect = { ...openai, name: 'openai-compatible', ids: { api: 'OpenAI-compatible', plainNames: true } }
+export const openaiCompatible: Dialect = {
+  ...openai,
+  name: 'openai-compatible',
+  endpoint: (method, path) => serverDefaults(openaiEndpoints(method, path.key, path)),
+  ids: { api: 'OpenAI-compatible', plainNames: true },
+}

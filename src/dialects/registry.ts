@@ -1,4 +1,4 @@
-import { anthropic } from './anthropic.js'
+import { anthropic, anthropicCompatible } from './anthropic.js'
 import { azureOpenai } from './azure-openai.js'
 import { bedrock } from './bedrock.js'
 import { gemini } from './gemini.js'
@@ -10,6 +10,7 @@ export type { Dialect, DialectName, ModelSource } from './types.js'
 
 export const DIALECTS: Readonly<Record<DialectName, Dialect>> = {
   anthropic,
+  'anthropic-compatible': anthropicCompatible,
   openai,
   'openai-compatible': openaiCompatible,
   'azure-openai': azureOpenai,

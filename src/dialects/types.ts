@@ -4,7 +4,7 @@ import type { ErrorKind } from '../errors.js'
 import type { IdSyntax } from '../policy/model-id.js'
 
 /** The provider APIs the gateway speaks: `dialect:` of an upstream. */
-export const DIALECT_NAMES = ['anthropic', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
+export const DIALECT_NAMES = ['anthropic', 'anthropic-compatible', 'openai', 'openai-compatible', 'azure-openai', 'gemini', 'vertex', 'bedrock'] as const
 export type DialectName = typeof DIALECT_NAMES[number]
 
 /** One query parameter: its name and value decoded, and the `name=value` text as it was sent. */
@@ -34,16 +34,27 @@ export interface UpstreamPath {
 
 /** Where an endpoint names its model. */
 export type ModelSource =
-  /** A listed endpoint that names no model (listings, files): policy.default, or the upstream's `endpoints` list. */
-  | { kind: 'none' }
+  /**
+   * A listed endpoint that names no model (listings, files): policy.default, or the upstream's
+   * `endpoints` list. With `idSegment`, that segment is one opaque id that may hold an encoded
+   * slash (Bedrock's GetAsyncInvoke takes an invocation ARN, which the SDK sends with `%2F`).
+   */
+  | { kind: 'none', idSegment?: number }
   /**
    * A top-level member of the JSON body (`model`, or Bedrock's `modelId`). With `optional`, a
    * body without it (and, with `optional.with`, with that member) carries a model the gateway
    * cannot see, `optional.why` (a Responses call on a stored prompt): policy.unknown_model.
+   * With `modelItself`, the member names a model, never one of the dialect's opaque names (an
+   * Azure fine-tuning job's base model is a model, not a deployment).
    */
-  | { kind: 'json', field: string, optional?: { with?: string, why: string } }
-  /** The one `model` field of a multipart/form-data body (OpenAI audio, image edits). */
-  | { kind: 'multipart' }
+  | { kind: 'json', field: string, optional?: { with?: string, why: string }, modelItself?: true }
+  /**
+   * The one `model` field of a multipart/form-data body (OpenAI audio, image edits). With
+   * `optional`, a form without one runs `optional.default` (the provider's documented default,
+   * decided as the model), or, without a default, a model the gateway cannot see, `optional.why`
+   * (policy.unknown_model).
+   */
+  | { kind: 'multipart', optional?: { default?: string, why: string } }
   /** Every `requests[].params.model` of a batch (Anthropic message batches). */
   | { kind: 'batch' }
   /**
@@ -75,6 +86,17 @@ export type ModelSource =
 /** Dialects whose requests can be routed to each other's upstreams (same wire format). */
 export type RouteFamily = 'anthropic' | 'openai' | 'azure-openai' | 'gemini' | 'vertex' | 'bedrock'
 
+/**
+ * A request header through which the upstream runs a model (Azure OpenAI names deployments in
+ * headers as well as in the path and body).
+ */
+export interface ModelHeader {
+  /** Lower case. */
+  name: string
+  /** `request`: the deployment the request runs, standing in for an own model the body leaves out; or the tool type whose default it replaces. */
+  runs: 'request' | { toolType: string }
+}
+
 export interface Dialect {
   name: DialectName
   family: RouteFamily
@@ -92,6 +114,12 @@ export interface Dialect {
    * not a string. Without it, the dialect's WebSocket frames name no model.
    */
   frameModels?: (event: Record<string, unknown>) => string[]
+  /**
+   * Headers that name a model. Where the request's models are read, each one present is decided
+   * with them; where they are not (an endpoint naming none, or one the gateway cannot see), it is
+   * not forwarded.
+   */
+  modelHeaders?: readonly ModelHeader[]
   /** How this API spells a model id: which wrappers around a name are wrappers here (policy/model-id.ts). */
   ids: IdSyntax
   /** Requests are signed over path and body (SigV4): a route, which rewrites them, is refused. */

@@ -32,10 +32,11 @@ export function findEndpoint (config: Config, upstream: UpstreamConfig, method: 
   const dialect = DIALECTS[upstream.dialect]
   const path = upstreamPath(url, `/${upstream.name}`)
   const model = dialect.endpoint(method, path)
-  // An encoded slash is only ever part of one model id (a Bedrock ARN); anywhere else it could
-  // make the upstream read another endpoint than the one that was checked.
-  if (path.encodedSlashes.some((i) => model.kind !== 'path' || i !== model.segment)) {
-    throw new GatewayError('invalid_request', 'the request path is refused: it contains an encoded slash (%2F) outside a model id')
+  // An encoded slash is only ever part of one id (a Bedrock model or invocation ARN); anywhere
+  // else it could make the upstream read another endpoint than the one that was checked.
+  const idSegment = model.kind === 'path' ? model.segment : model.kind === 'none' ? model.idSegment : undefined
+  if (path.encodedSlashes.some((i) => i !== idSegment)) {
+    throw new GatewayError('invalid_request', 'the request path is refused: it contains an encoded slash (%2F) outside a model id or ARN')
   }
   // A model named in the query where the endpoint reads it elsewhere: some servers prefer it.
   if (model.kind !== 'query' && model.kind !== 'none' && model.kind !== 'unknown' && path.params.some((p) => p.name.toLowerCase() === 'model')) {

@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { UpstreamConfig } from '../config/validate.js'
 import type { Dialect } from '../dialects/registry.js'
+import type { ModelHeader } from '../dialects/types.js'
 import { GatewayError } from '../errors.js'
 import { canonicalModelId, readModelId } from '../policy/model-id.js'
 import { DEFAULT_BATCH_MAX_ITEMS, DEFAULT_MAX_EXPANSION_RATIO } from '../config/validate.js'
@@ -59,6 +60,8 @@ export interface ModelsRead {
   contentType?: string
   /** A Content-Encoding was undone: `body` is sent without one. */
   decoded: boolean
+  /** Model headers the decision did not read (the endpoint's models were not read): not forwarded. */
+  dropHeaders?: readonly string[]
 }
 
 export interface ModelsInput {
@@ -87,7 +90,33 @@ const JSON_TYPE = 'application/json'
 const SETUP_MODEL = /^((?:projects\/[^/]+\/locations\/[^/]+\/)?(?:publishers\/[^/]+\/)?models\/)?[^/]+$/
 const MORE_THAN_ONE = 'a request that names a model in more than one place'
 
+/** A model a request header names (dialect.modelHeaders). */
+interface HeaderModel { name: string, model: string, runs: ModelHeader['runs'] }
+
 export async function readModels (input: ModelsInput): Promise<ModelsRead> {
+  const { dialect, upstream } = input.endpoint
+  const headers = headerModels(dialect, input.headers)
+  const read = await readEndpointModels(input, headers)
+  if (headers.length === 0) return read
+  // Where the request's models were not read, a header's model is not decided: it does not go on.
+  if (read.models.length === 0) return { ...read, dropHeaders: headers.map((h) => h.name) }
+  const models = distinct([...read.models, ...headers.map((h) => nameModel(dialect, upstream, h.model))])
+  return { ...read, models, batch: models.length > 1, rewrite: { kind: 'refused', why: 'a request that names a model in a header' } }
+}
+
+function headerModels (dialect: Dialect, headers: IncomingHttpHeaders): HeaderModel[] {
+  const out: HeaderModel[] = []
+  for (const { name, runs } of dialect.modelHeaders ?? []) {
+    const value = headers[name]
+    if (value === undefined) continue
+    // Node joins a repeated header with ", ": servers disagree on which one counts.
+    if (typeof value !== 'string' || value.includes(',')) throw new GatewayError('invalid_request', `the ${name} header names more than one model; a header names one`)
+    out.push({ name, model: checkModelId(value, `the ${name} header: `), runs })
+  }
+  return out
+}
+
+async function readEndpointModels (input: ModelsInput, headers: readonly HeaderModel[]): Promise<ModelsRead> {
   const { endpoint, body } = input
   const { modelSource: source, dialect, upstream, path } = endpoint
   // A Live session's first frame is a WebSocket message: no Content-Encoding of the upgrade applies to it.
@@ -111,6 +140,13 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
   }
   const { family } = dialect
   const named = (model: string): NamedModel => nameModel(dialect, upstream, model)
+  // A header that names the deployment the request runs stands in for an own model left out.
+  const standIn = headers.find((h) => h.runs === 'request')?.model
+  // A header that names what a tool runs replaces that tool's default.
+  const toolDefaults = (found: FieldModel[]): FieldModel[] => found.map((o) => {
+    const header = o.defaultOf === undefined ? undefined : headers.find((h) => typeof h.runs === 'object' && h.runs.toolType === o.defaultOf)
+    return header === undefined ? o : { ...o, model: header.model, at: `${o.at} (${header.name})` }
+  })
   const read = (models: NamedModel[], rewrite: ModelsRead['rewrite'], more: Partial<ModelsRead> = {}): ModelsRead => {
     const each = distinct(models)
     return { models: each, batch: each.length > 1, rewrite, body: decoded, decoded: decodes, ...more }
@@ -122,7 +158,8 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
 
   switch (source.kind) {
     case 'none': {
-      const key = `${input.method} ${path.key}`
+      // An id segment that holds an encoded slash is matched as sent, one segment (`GET /async-invoke/*`).
+      const key = source.idSegment === undefined ? `${input.method} ${path.key}` : `${input.method} /${path.segments.map((s, i) => (i === source.idSegment ? path.raw[i] : s)).join('/').toLowerCase()}`
       return read([], NOT_ROUTABLE, upstream.endpoints?.test(key) === true ? { listedEndpoint: key } : {})
     }
     case 'unknown':
@@ -142,22 +179,35 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
     }
     case 'json': {
       const found = await run<Extract<BodyTaskResult, { op: 'json' }>>({ op: 'json', field: source.field, family, optional: source.optional === undefined ? null : { with: source.optional.with } })
-      if ('lacks' in found) return read([], NOT_ROUTABLE, { unseen: source.optional?.why ?? '', ...asJson })
-      const { own, others } = found.found
-      const model = named(own.model)
+      if ('lacks' in found) {
+        // A body the endpoint lets do without the model (a stored prompt names it) carries one
+        // the gateway cannot see, unless a header names the deployment that runs it.
+        if (standIn !== undefined) return read([named(standIn)], NOT_ROUTABLE, asJson)
+        return read([], NOT_ROUTABLE, { unseen: source.optional?.why ?? '', ...asJson })
+      }
+      const own = found.found.own
+      const others = toolDefaults(found.found.others)
+      const model = nameModel(dialect, upstream, own.model, source.modelItself !== true)
       agree(model, others, 'body')
       return read([model, ...others.filter((o) => !o.agrees).map((o) => fieldModel(o, named))],
         others.length === 0 ? { kind: 'member', member: own.member } : { kind: 'refused', why: MORE_THAN_ONE }, asJson)
     }
     case 'multipart': {
-      const { form } = await run<Extract<BodyTaskResult, { op: 'multipart' }>>({ op: 'multipart', contentType: input.headers['content-type'] })
+      const { form } = await run<Extract<BodyTaskResult, { op: 'multipart' }>>({ op: 'multipart', contentType: input.headers['content-type'], requireModel: source.optional === undefined })
+      const sent = { body: form.body, contentType: form.contentType }
       // A multipart body is not rewritten: where it would be routed, it is blocked.
-      return read([named(form.model)], { kind: 'refused', why: 'a multipart request' }, { body: form.body, contentType: form.contentType })
+      const notRouted = { kind: 'refused', why: 'a multipart request' } as const
+      if (form.model !== undefined) return read([named(form.model)], notRouted, sent)
+      if (standIn !== undefined) return read([named(standIn)], notRouted, sent)
+      // Without the field: the provider's documented default runs, or one the gateway cannot see.
+      const dflt = source.optional?.default
+      if (dflt !== undefined) return read([named(dflt)], notRouted, sent)
+      return read([], NOT_ROUTABLE, { unseen: source.optional?.why ?? 'a form without "model"', ...sent })
     }
     case 'batch': {
       // Its items would all need rewriting: a batch is never routed.
       const { models } = await run<Extract<BodyTaskResult, { op: 'models' }>>({ op: 'batch', family, maxItems: reading.batchMaxItems })
-      return read(models.map((o) => fieldModel(o, named)), { kind: 'refused', why: 'a batch' }, { batch: true, ...asJson })
+      return read(toolDefaults(models).map((o) => fieldModel(o, named)), { kind: 'refused', why: 'a batch' }, { batch: true, ...asJson })
     }
     case 'setup': {
       if (body === undefined) throw new GatewayError('invalid_request', 'the Live API is a WebSocket: this endpoint takes only an upgrade')
@@ -172,7 +222,7 @@ export async function readModels (input: ModelsInput): Promise<ModelsRead> {
       const model = named(checkModelId(source.model, 'the path: '))
       // The body may name the model again only to agree with the path; parsers and servers
       // would otherwise disagree on which one counts.
-      const again = source.bodyIgnored === true ? [] : (await run<Extract<BodyTaskResult, { op: 'models' }>>({ op: 'path', items: source.items === true, family, maxItems: reading.batchMaxItems })).models
+      const again = source.bodyIgnored === true ? [] : toolDefaults((await run<Extract<BodyTaskResult, { op: 'models' }>>({ op: 'path', items: source.items === true, family, maxItems: reading.batchMaxItems })).models)
       agree(model, again, 'path')
       const others = again.filter((o) => !o.agrees).map((o) => fieldModel(o, named))
       const rewrite: ModelsRead['rewrite'] = again.length > 0
@@ -211,13 +261,14 @@ function distinct (models: readonly NamedModel[]): NamedModel[] {
 
 /**
  * A model as a request names it, and its canonical id: model_aliases first, then the dialect's
- * opaque ids, then the id as the dialect spells it (a wrapper it cannot strip is not understood).
+ * opaque ids (unless the field names a model itself), then the id as the dialect spells it (a
+ * wrapper it cannot strip is not understood).
  */
-export function nameModel (dialect: Dialect, upstream: UpstreamConfig, model: string): NamedModel {
+export function nameModel (dialect: Dialect, upstream: UpstreamConfig, model: string, opaqueNames = true): NamedModel {
   const alias = upstream.modelAliases.size === 0 ? undefined : upstream.modelAliases.get(model.toLowerCase())
   if (alias !== undefined) return { written: model, canonical: canonicalModelId(alias), raw: alias.toLowerCase() }
   const id = readModelId(model, dialect.ids)
-  const opaque = dialect.opaque?.(model) ?? ('notUnderstood' in id ? id.notUnderstood : null)
+  const opaque = (opaqueNames ? dialect.opaque?.(model) : undefined) ?? ('notUnderstood' in id ? id.notUnderstood : null)
   if (opaque !== null) return { written: model, canonical: null, unseen: `${opaque}; map it in upstreams.${upstream.name}.model_aliases` }
   return { written: model, canonical: 'canonical' in id ? id.canonical : null, raw: model.toLowerCase() }
 }

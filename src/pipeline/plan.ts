@@ -83,6 +83,7 @@ export async function plan (input: PlanInput): Promise<Plan> {
   // give different bytes), as the type that was parsed (a JSON body declared as a form is read
   // as a form by some servers), a form with its new boundary.
   if (read.decoded) delete headers['content-encoding']
+  for (const name of read.dropHeaders ?? []) delete headers[name]
   if (read.contentType !== undefined) headers['content-type'] = read.contentType
   const url = `${target.url}${path}${query}`
   const sign = runtime.signers.get(target.name)

@@ -49,6 +49,11 @@ const VERTEX_VERSION = /@([^@]*)$/
  * checkpoints (`...:ckpt-step-100`). It is matched as its base model.
  */
 const FINE_TUNED = /^ft:([a-z0-9][a-z0-9._-]*):[^:]+:[^:]*:[a-z0-9_-]+(?::ckpt-step-\d+)?$/
+/**
+ * An Azure OpenAI fine-tuned model: `BASE.ft-ID`, the id 32 hex digits
+ * (`gpt-4o-mini-2024-07-18.ft-0e208cf33a6a466994aff31a08aba678`). It is matched as its base model.
+ */
+const AZURE_FINE_TUNED = /^([a-z0-9][a-z0-9._-]*?)\.ft-([^.]*)$/
 
 /**
  * How a provider API spells its model ids: which syntax around a name is a wrapper there. An id
@@ -108,6 +113,11 @@ function readOf (model: string, syntax: IdSyntax): ModelIdRead {
     if (base === undefined) return { notUnderstood: 'a fine-tuned model id ("ft:...") that is not ft:BASE:ORG:SUFFIX:ID' }
     id = base
   }
+  const azureTuned = id.includes('.ft-') ? AZURE_FINE_TUNED.exec(id) : null
+  if (id.includes('.ft-')) {
+    if (azureTuned === null || !/^[0-9a-f]{32}$/.test(azureTuned[2] ?? '')) return { notUnderstood: 'a fine-tuned model id ("....ft-...") that is not Azure\'s BASE.ft-ID (32 hex digits)' }
+    id = azureTuned[1] ?? id
+  }
   id = RESOURCE.exec(id)?.[1] ?? id
   if (id.startsWith('models/')) id = id.slice('models/'.length)
   if (syntax.plainNames !== true && id.startsWith('tunedmodels/')) {
@@ -132,18 +142,19 @@ function readOf (model: string, syntax: IdSyntax): ModelIdRead {
 /**
  * A Bedrock-shaped id the gateway cannot strip: `xx.vendor.model` with an unknown
  * inference-profile prefix (on every API: that shape is Bedrock's), and, where every id is
- * `vendor.model` (Bedrock), an unknown vendor. Null when there is none.
+ * `vendor.model` (Bedrock), an unknown vendor or an id of another shape. Null when there is none.
  */
 function unknownPrefix (id: string, vendorDots: boolean): string | null {
   const labels = id.split('.')
   const [first = '', second = ''] = labels
-  if (labels.length < 2 || id.includes('/')) return null
+  if (/[/@]/.test(id)) return null
   if (labels.length >= 3 && VENDOR_SET.has(second) && !GEO_SET.has(first)) {
     return `the inference-profile prefix "${first}." is not one the gateway knows (${GEO_PREFIXES.map((g) => `${g}.`).join(', ')})`
   }
   if (!vendorDots) return null
-  // `vendor.model`: a name, a dot, a name; a dot before a digit is a version (`gemini-2.5`).
+  // Where every id is `vendor.model` (or an ARN), anything else is a vendor the gateway does not
+  // know, or no Bedrock id at all: neither says which model runs.
   const [vendor = '', name = ''] = GEO_SET.has(first) && labels.length >= 3 ? [second, labels[2]] : [first, second]
-  if (!/^[a-z][a-z0-9-]*$/.test(vendor) || !/^[a-z]/.test(name)) return null
+  if (labels.length < 2 || !/^[a-z][a-z0-9-]*$/.test(vendor) || !/^[a-z]/.test(name)) return `"${id}" is not a Bedrock model id (vendor.model, a cross-region profile of one, or an ARN)`
   return `the model vendor "${vendor}." is not one the gateway knows (${BEDROCK_VENDORS.map((v) => `${v}.`).join(', ')})`
 }

@@ -11,7 +11,8 @@ import { batchModels, bodyModels, lacksMember, modelsFromJsonBody, type FieldMod
 export type BodyTask =
   /** The body's own top-level `field` and every model field; `optional`: a body without it may name none. */
   | { op: 'json', field: string, family: RouteFamily, optional: { with: string | undefined } | null }
-  | { op: 'multipart', contentType: string | undefined }
+  /** `requireModel`: a form without `model` is refused (else it is read as one without). */
+  | { op: 'multipart', contentType: string | undefined, requireModel: boolean }
   /** An Anthropic message batch: every item's models. */
   | { op: 'batch', family: RouteFamily, maxItems: number }
   /** The body of an endpoint whose path names the model; `items`: a `requests` list (Gemini batchEmbedContents). */
@@ -38,7 +39,7 @@ export function runBodyTask (task: BodyTask, body: Buffer | undefined): BodyTask
       }
     }
     case 'multipart':
-      return { op: 'multipart', form: readMultipart(body, task.contentType) }
+      return { op: 'multipart', form: readMultipart(body, task.contentType, task.requireModel) }
     case 'batch':
       return { op: 'models', models: batchModels(body, MODEL_FIELDS[task.family], task.maxItems) }
     case 'path':

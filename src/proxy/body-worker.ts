@@ -12,7 +12,7 @@ export interface WorkerTask {
 /** A result as it crosses back: a multipart form's body is handed over as shared memory, not cloned. */
 export type WorkerResult =
   | Exclude<BodyTaskResult, { op: 'multipart' }>
-  | { op: 'multipart', model: string, contentType: string, body: SharedArrayBuffer }
+  | { op: 'multipart', model: string | undefined, contentType: string, body: SharedArrayBuffer }
   | TaskRefusal
 
 export default function readBodyTask ({ task, body, length }: WorkerTask): WorkerResult {

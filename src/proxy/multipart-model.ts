@@ -9,7 +9,8 @@ import { encodeForm, parseForm } from './multipart-form.js'
 import { checkModelId } from './request-model.js'
 
 export interface MultipartRead {
-  model: string
+  /** The `model` field; undefined when the form has none (and may do without). */
+  model: string | undefined
   /** The form re-encoded, and its Content-Type with the new boundary. */
   body: Buffer
   contentType: string
@@ -17,7 +18,8 @@ export interface MultipartRead {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
-export function readMultipart (body: Buffer | undefined, contentType: string | undefined): MultipartRead {
+/** The form's one `model` field (`required`: a form without one is refused), and the form re-encoded. */
+export function readMultipart (body: Buffer | undefined, contentType: string | undefined, required: boolean): MultipartRead {
   if (contentType === undefined || !/^multipart\/form-data\s*;/i.test(contentType)) {
     throw new GatewayError('invalid_request', 'this endpoint takes multipart/form-data with a "model" field')
   }
@@ -37,8 +39,8 @@ export function readMultipart (body: Buffer | undefined, contentType: string | u
       throw new GatewayError('invalid_request', '"model" is not UTF-8')
     }
   }
-  if (models.length === 0) throw new GatewayError('invalid_request', 'the multipart body has no "model" field')
+  if (models.length === 0 && required) throw new GatewayError('invalid_request', 'the multipart body has no "model" field')
   if (models.length > 1) throw new GatewayError('invalid_request', 'the multipart body has more than one "model" field; servers disagree on which one counts')
-  const model = checkModelId(models[0] ?? '', '')
+  const model = models[0] === undefined ? undefined : checkModelId(models[0], '')
   return { model, ...encodeForm(parts) }
 }

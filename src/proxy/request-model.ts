@@ -32,6 +32,8 @@ export interface FieldModel {
   agrees: boolean
   /** The server chooses the model: why the gateway cannot see it (policy.unknown_model). */
   unseen?: string
+  /** The model is the default of a tool of this type that names none (`image_generation`). */
+  defaultOf?: string
 }
 
 /** The body as a JSON object; a key repeated in any of its objects is refused. */
@@ -192,7 +194,7 @@ function modelAt (obj: JsonObject, v: unknown, field: ModelField, where: Where, 
   if (v === undefined || v === null) {
     // A tool of a kind that runs a model by default runs that one.
     const dflt = field.defaultFor
-    if (dflt !== undefined && lookup(obj, 'type', where?.up ?? null) === dflt.type) out.push({ model: dflt.model, at: text(where), agrees: false })
+    if (dflt !== undefined && lookup(obj, 'type', where?.up ?? null) === dflt.type) out.push({ model: dflt.model, at: text(where), agrees: false, defaultOf: dflt.type })
     return
   }
   if (typeof v !== 'string') throw new GatewayError('invalid_request', `"${text(where)}" must be a model id`)

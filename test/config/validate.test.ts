@@ -94,7 +94,7 @@ t.test('duplicate rule names', async (t) => {
 })
 
 t.test('shapes and values: types, enums, sizes, durations, URLs, rules without lists', async (t) => {
-  t.same(problems(GOOD.replace('dialect: openai', 'dialect: gpt')), ['policy.yaml:10:45: upstreams.openai.dialect: must be one of: anthropic, openai, openai-compatible, azure-openai, gemini, vertex, bedrock'])
+  t.same(problems(GOOD.replace('dialect: openai', 'dialect: gpt')), ['policy.yaml:10:45: upstreams.openai.dialect: must be one of: anthropic, anthropic-compatible, openai, openai-compatible, azure-openai, gemini, vertex, bedrock'])
   t.same(problems(GOOD.replace('port: 8080', 'port: eighty')), ['policy.yaml:1:28: server.port: must be integer'])
   t.same(problems(GOOD.replace('body_limit: 32mb', 'body_limit: 32 megs')), ['policy.yaml:1:40: server.body_limit: "32 megs" is not a size (write e.g. 32mb, 512kb or a number of bytes)'])
   t.same(problems(GOOD.replace('ttl: 1h', 'ttl: an hour')), ['policy.yaml:5:33: geoip.cache.ttl: "an hour" is not a duration (write e.g. 1h, 30m, 90s or 500ms)'])

@@ -7,11 +7,14 @@ import {
   BedrockRuntimeClient,
   ConverseCommand,
   ConverseStreamCommand,
+  GetAsyncInvokeCommand,
   InvokeModelCommand,
+  ListAsyncInvokesCommand,
+  StartAsyncInvokeCommand,
   InvokeModelWithResponseStreamCommand,
 } from '@aws-sdk/client-bedrock-runtime'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
-import { startFakeUpstream } from '../support/fake-upstream.js'
+import { ASYNC_INVOCATION, startFakeUpstream } from '../support/fake-upstream.js'
 import { startTestGateway } from '../support/gateway.js'
 import { send } from '../support/http.js'
 
@@ -25,8 +28,8 @@ const PROFILE = 'arn:aws:bedrock:us-east-1:123456789012:application-inference-pr
  * HTTP/1.1 (README: Clients and SDKs). The caller's address is added after signing, as the
  * bank's proxy would add it.
  */
-function bedrockClient (gatewayUrl: string, ip: string | null, credentials: { accessKeyId: string, secretAccessKey: string }): BedrockRuntimeClient {
-  const c = new BedrockRuntimeClient({ region: 'us-east-1', endpoint: `${gatewayUrl}/bedrock`, credentials, maxAttempts: 1, requestHandler: new NodeHttpHandler() })
+function bedrockClient (gatewayUrl: string, ip: string | null, credentials: { accessKeyId: string, secretAccessKey: string }, mount = 'bedrock'): BedrockRuntimeClient {
+  const c = new BedrockRuntimeClient({ region: 'us-east-1', endpoint: `${gatewayUrl}/${mount}`, credentials, maxAttempts: 1, requestHandler: new NodeHttpHandler() })
   if (ip !== null) {
     c.middlewareStack.add((next) => async (args) => {
       (args.request as { headers: Record<string, string> }).headers['x-forwarded-for'] = ip
@@ -134,6 +137,62 @@ policy:
     t.equal(res.status, 451)
     t.match(gw.decisions().at(-1), { model: SONNET, rule: 'claude-frontier' })
   })
+})
+
+t.test('asynchronous invocations through the AWS SDK: StartAsyncInvoke by its modelId, Get and List name none', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const gw = await startTestGateway(`
+server: { host: 127.0.0.1, port: 0 }
+client_ip: { trusted_proxies: [127.0.0.1/32] }
+upstreams:
+  bedrock: { url: "${upstream.url}", dialect: bedrock, endpoints: ["GET /async-invoke", "GET /async-invoke/*"] }
+  bedrock-closed: { url: "${upstream.url}", dialect: bedrock }
+policy:
+  default: block
+  rules:
+    - { name: claude-frontier, models: ["claude-*"], deny: [HK], action: block }
+    - { name: video, models: ["nova-reel*"], deny: [], action: block }
+`)
+  t.teardown(gw.close)
+  const creds = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-never-logged' }
+  const client = (ip: string, mount = 'bedrock'): BedrockRuntimeClient => bedrockClient(gw.url, ip, creds, mount)
+  const start = (modelId: string): StartAsyncInvokeCommand => new StartAsyncInvokeCommand({ modelId, modelInput: { taskType: 'TEXT_VIDEO' }, outputDataConfig: { s3OutputDataConfig: { s3Uri: 's3://bucket/out' } } })
+
+  const started = await client(HONG_KONG).send(start('amazon.nova-reel-v1:1'))
+  t.equal(started.invocationArn, ASYNC_INVOCATION)
+  t.match(JSON.parse(String(upstream.calls.at(-1)?.body)), { modelId: 'amazon.nova-reel-v1:1', clientRequestToken: /./ }, 'the SDK\'s body, idempotency token and all, forwarded as read')
+  t.match(gw.decisions().at(-1), { action: 'allow', model: 'amazon.nova-reel-v1:1', canonical_model: 'nova-reel', rule: 'video' })
+
+  const before = upstream.calls.length
+  const refused = await client(HONG_KONG).send(start(`us.${SONNET}`)).then(() => null, (e: unknown) => e)
+  t.ok(refused instanceof AccessDeniedException)
+  t.equal(upstream.calls.length, before, 'a refused StartAsyncInvoke reaches nothing')
+  t.match(gw.decisions().at(-1), { action: 'block', model: `us.${SONNET}`, rule: 'claude-frontier', reason: /HK is in the deny list/ })
+
+  // GetAsyncInvoke: the SDK sends the invocation ARN as one segment, its ":" and "/" encoded.
+  const got = await client(HONG_KONG).send(new GetAsyncInvokeCommand({ invocationArn: ASYNC_INVOCATION }))
+  t.equal(got.invocationArn, ASYNC_INVOCATION)
+  t.equal(got.status, 'InProgress')
+  t.equal(upstream.calls.at(-1)?.url, `/async-invoke/${encodeURIComponent(ASYNC_INVOCATION)}`, 'the ARN forwarded exactly as the SDK encoded it')
+  t.match(gw.decisions().at(-1), { action: 'allow', setting: 'endpoints', reason: /GET \/async-invoke\/arn%3aaws%3abedrock/ })
+
+  const listed = await client(HONG_KONG).send(new ListAsyncInvokesCommand({ maxResults: 5 }))
+  t.equal(listed.asyncInvokeSummaries?.[0]?.invocationArn, ASYNC_INVOCATION)
+  t.match(upstream.calls.at(-1)?.url, /^\/async-invoke\?maxResults=5$/)
+  t.match(gw.decisions().at(-1), { action: 'allow', setting: 'endpoints' })
+
+  // Without an `endpoints` entry they name no model: policy.default decides, and here blocks.
+  const closed = await client(UNITED_STATES, 'bedrock-closed').send(new GetAsyncInvokeCommand({ invocationArn: ASYNC_INVOCATION })).then(() => null, (e: unknown) => e)
+  t.ok(closed instanceof AccessDeniedException)
+  t.match(gw.decisions().at(-1), { action: 'block', setting: 'default', reason: /the endpoint names no model: policy\.default is block/ })
+
+  // Only an invocation ARN may carry the encoded slash, and only in that segment.
+  for (const path of [`/bedrock/async-invoke/${encodeURIComponent('arn:aws:bedrock:us-east-1:1:async-invoke/x/y')}`, `/bedrock/async-invoke/${encodeURIComponent(`arn:aws:bedrock:us-east-1::foundation-model/${SONNET}`)}`, `/bedrock/async-invoke/a%2Fb`]) {
+    const res = await send(`${gw.url}${path}`, { method: 'GET', headers: { 'x-forwarded-for': UNITED_STATES } })
+    t.equal(res.status, 400, path)
+    t.match(gw.decisions().at(-1), { action: 'block', reason: /encoded slash/ }, path)
+  }
 })
 
 t.test('aws_sigv4: the gateway signs for Bedrock with credentials it holds, and may then route', async (t) => {

@@ -30,7 +30,8 @@ upstreams:
   anthropic: { url: "${upstream.url}", dialect: anthropic }
   openai: { url: "${upstream.url}", dialect: openai }
   gemini: { url: "${upstream.url}", dialect: gemini }
-  bedrock: { url: "${upstream.url}", dialect: bedrock }
+  # Every Bedrock id is vendor.model: the rows' plain names are mapped to themselves.
+  bedrock: { url: "${upstream.url}", dialect: bedrock, model_aliases: { ok-model: ok-model, denied-model: denied-model } }
 policy:
   default: block
   unknown_location: block

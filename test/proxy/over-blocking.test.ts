@@ -1,11 +1,11 @@
 // Over-blocking is an outage: legitimate requests the official SDKs send must pass where the
 // policy allows them, and be decided (never refused as unreadable) where the gateway cannot
 // see the model: a fine-tuned model, a Responses call on a stored prompt, a Realtime
-// transcription session.
+// transcription session, a form that leaves its model to the provider's default.
 import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import t from 'tap'
-import OpenAI from 'openai'
+import OpenAI, { toFile } from 'openai'
 import WebSocket from 'ws'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 import { baseConfig, startTestGateway } from '../support/gateway.js'
@@ -75,4 +75,53 @@ t.test('legitimate OpenAI SDK calls', async (t) => {
     t.equal(upstream.calls.at(-1)?.url, '/v1/realtime?intent=transcription')
     ws.close()
   })
+})
+
+t.test('forms without "model": the documented default is decided; another server\'s default is policy.unknown_model', async (t) => {
+  const upstream = await startFakeUpstream()
+  t.teardown(upstream.close)
+  const gw = await startTestGateway(baseConfig(upstream.url, {
+    rules: `    - { name: images, upstreams: [openai], models: ["gpt-image-*", "dall-e-*"], deny: [group:restricted], action: block }
+    - { name: video, upstreams: [openai], models: ["sora-*"], deny: [group:restricted], action: block }`,
+  }).replace('upstreams:\n', `upstreams:\n  local: { url: "${upstream.url}", dialect: openai-compatible }\n`))
+  t.teardown(gw.close)
+  const client = (ip: string, mount = 'openai'): OpenAI => new OpenAI({ apiKey: 'sk-test', baseURL: `${gw.url}/${mount}/v1`, maxRetries: 0, defaultHeaders: { 'x-forwarded-for': ip } })
+  const png = async (): Promise<Awaited<ReturnType<typeof toFile>>> => toFile(Buffer.from('\x89PNG\r\n\x1a\nfake'), 'a.png', { type: 'image/png' })
+  const formHasModel = (): boolean => /name="model"/.test(upstream.calls.at(-1)?.body.toString('latin1') ?? '')
+
+  // images.edit: OpenAI documents gpt-image-1.5 as the default; createVariation: dall-e-2 only; videos: sora-2.
+  const cases: Array<{ name: string, call: (c: OpenAI) => Promise<unknown>, model: string, rule: string, path: string }> = [
+    { name: 'images.edit', call: async (c) => c.images.edit({ image: await png(), prompt: 'a hat' }), model: 'gpt-image-1.5', rule: 'images', path: '/v1/images/edits' },
+    { name: 'images.createVariation', call: async (c) => c.images.createVariation({ image: await png() }), model: 'dall-e-2', rule: 'images', path: '/v1/images/variations' },
+    { name: 'videos.create', call: async (c) => c.videos.create({ prompt: 'a boat' }), model: 'sora-2', rule: 'video', path: '/v1/videos' },
+  ]
+  for (const c of cases) {
+    await c.call(client(UNITED_KINGDOM))
+    t.equal(upstream.calls.at(-1)?.url, c.path, `${c.name}: forwarded`)
+    t.notOk(formHasModel(), `${c.name}: the form goes on as sent, without a model field`)
+    t.match(gw.decisions().at(-1), { action: 'allow', rule: c.rule, model: c.model, canonical_model: c.model }, `${c.name}: decided as ${c.model}`)
+    const before = upstream.calls.length
+    const err = await c.call(client(MAINLAND_CHINA)).then(() => null, (e: unknown) => e)
+    t.equal((err as { status?: number }).status, 451, `${c.name}: refused where ${c.model} is`)
+    t.equal(upstream.calls.length, before)
+    t.match(gw.decisions().at(-1), { action: 'block', rule: c.rule, model: c.model, reason: /country CN is in the deny list/ })
+  }
+
+  // A form that names its model is decided by it, as before.
+  await client(UNITED_KINGDOM).images.edit({ image: await png(), prompt: 'a hat', model: 'dall-e-2' })
+  t.ok(formHasModel())
+  t.match(gw.decisions().at(-1), { action: 'allow', model: 'dall-e-2' })
+
+  // An OpenAI-compatible server picks its own default: that model cannot be seen.
+  const before = upstream.calls.length
+  const err = await client(UNITED_KINGDOM, 'local').images.edit({ image: await png(), prompt: 'a hat' }).then(() => null, (e: unknown) => e)
+  t.equal((err as { status?: number }).status, 451)
+  t.equal(upstream.calls.length, before)
+  t.match(gw.decisions().at(-1), { action: 'block', rule: null, model: null, reason: /a form without "model" runs the server's default model, which the gateway does not see\): policy\.unknown_model is block/ })
+
+  // Audio takes no default: a transcription without its model is still a 400 with a decision line.
+  const form = '--b\r\ncontent-disposition: form-data; name="file"; filename="a.wav"\r\ncontent-type: audio/wav\r\n\r\nRIFF\r\n--b--\r\n'
+  const res = await send(`${gw.url}/openai/v1/audio/transcriptions`, { body: form, headers: { 'content-type': 'multipart/form-data; boundary=b', 'x-forwarded-for': UNITED_KINGDOM } })
+  t.equal(res.status, 400)
+  t.match(gw.decisions().at(-1), { action: 'block', status: 400, reason: 'the multipart body has no "model" field' })
 })

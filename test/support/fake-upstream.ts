@@ -42,6 +42,9 @@ export interface FakeUpstreamOptions {
   tls?: https.ServerOptions
 }
 
+/** The invocation ARN the fake Bedrock answers StartAsyncInvoke with. */
+export const ASYNC_INVOCATION = 'arn:aws:bedrock:us-east-1:123456789012:async-invoke/abc123def456'
+
 export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
   const calls: Call[] = []
   let release: () => void = () => {}
@@ -97,6 +100,14 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         else if (action === 'rawPredict') sendJson(res, 200, anthropicMessage(vertexModel))
         else if (action === 'streamGenerateContent') void geminiStream(res, vertexModel, waitGate).then(() => { lastSent = Date.now() })
         else sendJson(res, 200, geminiResponse(vertexModel, 'Hello from the fake upstream'))
+        return
+      }
+      // Bedrock's asynchronous invocations (StartAsyncInvoke, GetAsyncInvoke, ListAsyncInvokes).
+      if (path === '/async-invoke' || path.startsWith('/async-invoke/')) {
+        const started = { invocationArn: ASYNC_INVOCATION, modelArn: `arn:aws:bedrock:us-east-1::foundation-model/${String((json as { modelId?: string }).modelId ?? 'amazon.nova-reel-v1:1')}`, status: 'InProgress', submitTime: '2026-01-02T03:04:05Z', outputDataConfig: { s3OutputDataConfig: { s3Uri: 's3://bucket/out' } } }
+        if (req.method === 'POST') sendJson(res, 200, { invocationArn: ASYNC_INVOCATION })
+        else if (path === '/async-invoke') sendJson(res, 200, { asyncInvokeSummaries: [started] })
+        else sendJson(res, 200, { ...started, invocationArn: decodeURIComponent(path.slice('/async-invoke/'.length)) })
         return
       }
       // Azure OpenAI: the deployment in the path (Azure answers with the model it serves).
