@@ -14,7 +14,7 @@ export const READY_MESSAGE = 'geofence:ready'
 /** The policy_signature keys the primary read at start (SPKI PEMs, JSON; null: none), for every worker it forks. */
 export const POLICY_KEYS_ENV = 'GEOFENCE_POLICY_KEYS'
 
-export async function runPrimary (config: Config): Promise<void> {
+export async function runPrimary (config: Pick<Config, 'file' | 'revision' | 'server' | 'admin' | 'logging' | 'policySignature'>): Promise<void> {
   const { integrity } = config.logging
   const chain = integrity === null ? null : await openLogChain(processDestination(), { integrity, slot: 'primary', config: config.file, policyRevision: config.revision })
   const logger = createLogger(config.logging.level, chain ?? undefined)
