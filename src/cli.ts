@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util'
 import { AggregatorRegistry } from 'prom-client'
 import { POLICY_KEYS_ENV, READY_MESSAGE, runPrimary } from './cluster.js'
 import { ConfigError } from './errors.js'
-import { loadConfig } from './config/load.js'
+import { loadBootstrap, loadConfig, type BootstrapConfig } from './config/load.js'
+import { PolicySource } from './policy-source.js'
 import { readFile } from 'node:fs/promises'
 import { buffer } from 'node:stream/consumers'
 import { explain, explainRequest, formatExplanation, identityOf, type ExplainRequest } from './explain.js'
@@ -101,8 +102,12 @@ async function main (argv: string[]): Promise<number> {
     case 'serve': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true })
       if (values.config === undefined) throw new UsageError('serve needs --config FILE')
-      const config = await loadCheckedConfig(values.config)
+      // A bootstrap file (policy_source) holds what the primary needs; the workers fetch the policy.
+      const bootstrap = await loadBootstrap(values.config)
+      const config = bootstrap ?? await loadCheckedConfig(values.config)
       if (config.server.workers > 1 && cluster.isPrimary) {
+        // Refuse to start here, with one line, rather than let every worker fail and be replaced.
+        if (bootstrap !== null) await firstPolicy(values.config, bootstrap)
         await runPrimary(config)
         return -1
       }
@@ -127,6 +132,13 @@ async function main (argv: string[]): Promise<number> {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true })
       const file = positionals[0]
       if (file === undefined || positionals.length > 1) throw new UsageError('validate takes one FILE')
+      const bootstrap = await loadBootstrap(file)
+      if (bootstrap !== null) {
+        // Nothing is fetched: the published policy is validated as a file of its own.
+        const { policySource: src } = bootstrap
+        process.stdout.write(`${file}: valid bootstrap (signed by key ${bootstrap.policyKey ?? 'none'}); the policy is fetched from ${src.url} every ${src.pollMs / 1000}s${src.cacheDir === null ? '' : `, the last approved copy kept in ${src.cacheDir}`}; validate the published policy itself with geofence validate POLICY.yaml\n`)
+        return 0
+      }
       const runtime = await createRuntime(await loadCheckedConfig(file), { identityKeys: false })
       const signed = runtime.config.policyKey === null ? '' : `, signed by key ${runtime.config.policyKey}`
       process.stdout.write(`${file}: valid (policy revision ${runtime.policy.revision}${signed})\n`)
@@ -313,6 +325,16 @@ function claimsArgument (text: string): Record<string, unknown> {
   }
   if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new UsageError('--identity takes a JSON object of claims')
   return claims as Record<string, unknown>
+}
+
+/** With server.workers, the primary checks that an approved policy can be had (from the server or cache_dir) before it forks. */
+async function firstPolicy (file: string, bootstrap: BootstrapConfig): Promise<void> {
+  const source = new PolicySource(bootstrap.policySource, bootstrap.policySignature?.keys ?? [], file)
+  try {
+    await source.start(async (fetched) => loadConfig(file, process.env, { fetched }))
+  } finally {
+    source.close()
+  }
 }
 
 /** A cluster worker requires the signatures the primary read policy_signature for at start. */

@@ -2,7 +2,11 @@
 // workers share the proxy port) and keeps the admin listener for all of them: health,
 // readiness (every worker listening, not shutting down) and the workers' metrics aggregated
 // (prom-client's AggregatorRegistry). Signals go to the primary and are passed on; a worker
-// that dies outside a shutdown is replaced.
+// that dies outside a shutdown is replaced. With a bootstrap file (policy_source) each worker
+// fetches, verifies and applies the policy itself, as each loads and reloads its own revision
+// from a file (the primary holds no revision, and the metrics of every fetch are the workers',
+// summed by the aggregator); an unchanged poll is a bodyless 304. The CLI checks first, in the
+// primary, that an approved policy can be had, so that a host without one does not start.
 import cluster, { type Worker } from 'node:cluster'
 import { AggregatorRegistry } from 'prom-client'
 import fastify from 'fastify'
@@ -14,7 +18,7 @@ export const READY_MESSAGE = 'geofence:ready'
 /** The policy_signature keys the primary read at start (SPKI PEMs, JSON; null: none), for every worker it forks. */
 export const POLICY_KEYS_ENV = 'GEOFENCE_POLICY_KEYS'
 
-export async function runPrimary (config: Config): Promise<void> {
+export async function runPrimary (config: Pick<Config, 'file' | 'revision' | 'server' | 'admin' | 'logging' | 'policySignature'>): Promise<void> {
   const { integrity } = config.logging
   const chain = integrity === null ? null : await openLogChain(processDestination(), { integrity, slot: 'primary', config: config.file, policyRevision: config.revision })
   const logger = createLogger(config.logging.level, chain ?? undefined)

@@ -16,6 +16,13 @@ import type { Logger } from 'pino'
 import { ConfigError } from './errors.js'
 import { loadRuntime, type Runtime, type RuntimeOptions, type RuntimeRef } from './runtime.js'
 import { signatureFileOf } from './config/policy-signature.js'
+import type { FetchedPolicy } from './config/load.js'
+
+/** A policy fetched from policy_source, and what to do once it is in force. */
+interface Candidate {
+  fetched: FetchedPolicy
+  accept: () => void
+}
 
 /** How long every file must stay unchanged before a reload reads it (and the wait after an event). */
 export const DEFAULT_RELOAD_DEBOUNCE_MS = 250
@@ -88,7 +95,21 @@ export class Reloader {
       this.#again = true
       return this.#running
     }
-    this.#running = this.#attempt(trigger)
+    return this.#run(trigger)
+  }
+
+  /**
+   * A policy fetched from policy_source, applied like a reload: after any attempt under way,
+   * never merged into it. `accept` is called, before any other attempt can start, once a
+   * revision built on it is in force (it becomes the policy later reloads build on).
+   */
+  async reloadWith (trigger: string, fetched: FetchedPolicy, accept: () => void): Promise<ReloadResult> {
+    while (this.#running !== null) await this.#running
+    return this.#run(trigger, { fetched, accept })
+  }
+
+  async #run (trigger: string, candidate?: Candidate): Promise<ReloadResult> {
+    this.#running = this.#attempt(trigger, candidate)
     try {
       return await this.#running
     } finally {
@@ -113,7 +134,7 @@ export class Reloader {
     if (this.#poll !== null) clearInterval(this.#poll)
   }
 
-  async #attempt (trigger: string): Promise<ReloadResult> {
+  async #attempt (trigger: string, candidate?: Candidate): Promise<ReloadResult> {
     const previous = this.#ref.current
     // The files are read once they have settled, and what was read is kept only if they still
     // hold the settled content afterwards; else (a write landed meanwhile) they settle again.
@@ -124,7 +145,8 @@ export class Reloader {
     for (;;) {
       if (this.#closed) return { ok: false, changed: false, revision: previous.policy.revision, error: 'the reloader is closed' }
       try {
-        outcome = { next: await loadRuntime(this.#file, { ...this.#runtimeOptions, previous }) }
+        const fetched = candidate === undefined ? {} : { fetched: () => candidate.fetched }
+        outcome = { next: await loadRuntime(this.#file, { ...this.#runtimeOptions, previous, ...fetched }) }
       } catch (err) {
         outcome = { err }
       }
@@ -142,6 +164,7 @@ export class Reloader {
     if ('next' in outcome) {
       const { next } = outcome
       this.#ref.current = next
+      candidate?.accept()
       // The replaced revision's key refreshes stop; requests still holding it keep its keys.
       if (previous.identity !== next.identity) previous.identity?.close()
       result = { ok: true, changed: next.policy.revision !== previous.policy.revision, revision: next.policy.revision }
@@ -150,6 +173,7 @@ export class Reloader {
         trigger,
         policy_revision: next.policy.revision,
         ...(next.config.policyKey === null ? {} : { policy_key: next.config.policyKey }),
+        ...(next.config.policySource === null ? {} : { policy_source: next.config.policySource.url }),
         previous_revision: previous.policy.revision,
         databases: next.locator.databases.map((d) => ({ file: d.file, build: d.buildEpoch.toISOString() })),
       }, 'reloaded')

@@ -3,7 +3,7 @@
 // trusted-proxy set. Building it is all-or-nothing: at start a failure stops the start; at
 // reload it leaves the running revision in place.
 import { ConfigError, type ConfigProblem } from './errors.js'
-import { ConfigLoadError, loadConfig, type Config, type LoadOptions } from './config/load.js'
+import { ConfigLoadError, loadConfig, type Config, type FetchedPolicy, type LoadOptions } from './config/load.js'
 import { EMBEDDED_DATABASE, type GeoipFiles } from './config/validate.js'
 import { AddressSet } from './geo/address.js'
 import type { ClientIpOptions } from './geo/client-ip.js'
@@ -46,6 +46,8 @@ export interface RuntimeOptions {
   identityKeys?: boolean
   /** Whose signature the config must carry (config/load.ts): the file's own policy_signature by default. */
   policyKeys?: LoadOptions['policyKeys']
+  /** For a bootstrap file (policy_source): the fetched policy to build on (the last good one, or a candidate). */
+  fetched?: () => FetchedPolicy | null
 }
 
 /** Opens every database geoip names; each that cannot be used is a problem at its key. */
@@ -123,5 +125,5 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
 }
 
 export async function loadRuntime (file: string, opts: RuntimeOptions = {}): Promise<Runtime> {
-  return createRuntime(await loadCheckedConfig(file, process.env, { policyKeys: opts.policyKeys }), opts)
+  return createRuntime(await loadCheckedConfig(file, process.env, { policyKeys: opts.policyKeys, fetched: opts.fetched?.() ?? null }), opts)
 }

@@ -16,6 +16,8 @@ import { Metrics } from './observability/metrics.js'
 import { Reloader, type ReloaderOptions, type ReloadResult } from './reload.js'
 import type { IdentityObserver } from './identity/verifier.js'
 import { loadRuntime, type Runtime, type RuntimeOptions, type RuntimeRef } from './runtime.js'
+import { loadBootstrap } from './config/load.js'
+import { PolicySource } from './policy-source.js'
 
 export interface RunningGateway {
   app: FastifyInstance
@@ -118,7 +120,19 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
       else log?.warn({ issuer: e.issuer, trigger: e.trigger, error: e.error }, 'identity keys could not be fetched')
     },
   }
-  ref.current = await loadRuntime(configFile, { observer, identityObserver, policyKeys: opts.policyKeys ?? 'own' })
+  // A bootstrap file (policy_source): the policy is fetched (or read from cache_dir) first.
+  const bootstrap = await loadBootstrap(configFile, process.env, { policyKeys: opts.policyKeys ?? 'own' })
+  const source = bootstrap === null
+    ? null
+    : new PolicySource(bootstrap.policySource, Array.isArray(opts.policyKeys) ? opts.policyKeys : bootstrap.policySignature?.keys ?? [], configFile, {
+      onFetch: (result) => { metrics.policySource.fetched(result) },
+      onConfirmed: (epochMs) => { metrics.policySource.confirmed(epochMs) },
+    })
+  const startOptions: RuntimeOptions = { observer, identityObserver, policyKeys: opts.policyKeys ?? 'own' }
+  ref.current = source === null
+    ? await loadRuntime(configFile, startOptions)
+    : await source.start(async (fetched) => loadRuntime(configFile, { ...startOptions, fetched: () => fetched }))
+  if (bootstrap !== null) metrics.policySource.polling(bootstrap.policySource.pollMs)
   // policy_signature is read at start only: every reload must be signed with these keys.
   const policyKeys = opts.policyKeys === undefined || opts.policyKeys === 'own' ? ref.current.config.policySignature?.keys ?? null : opts.policyKeys
   const { config } = ref.current
@@ -149,7 +163,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
   const reloadOptions: ReloaderOptions = {
     ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
-    runtime: { observer, identityObserver, policyKeys },
+    runtime: { observer, identityObserver, policyKeys, ...(source === null ? {} : { fetched: () => source.current }) },
     onResult: (r) => {
       metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' })
       if (r.ok) followTls(ref.current.config.server.tls)
@@ -157,13 +171,18 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   }
   const reloader = new Reloader(ref, configFile, logger, reloadOptions)
   if (opts.reload !== false) await reloader.start()
+  if (source !== null) {
+    source.attach(logger)
+    source.poll(async (fetched, accept) => reloader.reloadWith('policy_source', fetched, accept))
+  }
   state.ready = true
   logger.info({
     url,
     admin: adminUrl,
     policy_revision: ref.current.policy.revision,
     ...(ref.current.config.policyKey === null ? {} : { policy_key: ref.current.config.policyKey }),
-    config: ref.current.config.file,
+    config: configFile,
+    ...(ref.current.config.policySource === null ? {} : { policy_source: ref.current.config.policySource.url }),
     databases: ref.current.locator.databases.map((d) => ({ file: d.file, type: d.type, build: d.buildEpoch.toISOString() })),
     egress: ref.current.egress.describe(ref.current.config.upstreams.values()),
   }, 'listening')
@@ -173,6 +192,7 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
     closing ??= (async () => {
       state.ready = false
       reloader.close()
+      source?.close()
       const grace = ref.current.config.server.shutdownGraceMs
       let timer: NodeJS.Timeout | undefined
       const graceOver = new Promise<'cut'>((resolve) => { timer = setTimeout(() => { resolve('cut') }, grace) })

@@ -5,17 +5,19 @@ import { readFile } from 'node:fs/promises'
 import { Ajv, type ErrorObject } from 'ajv'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml'
 import { ConfigError, formatKeyPath, type ConfigProblem } from '../errors.js'
-import { CONFIG_SCHEMA, type RawConfig } from './schema.js'
-import { geoipFiles, validate, type Config, type GeoipFiles } from './validate.js'
-import { policyManifest, sameManifest, verifyPolicy } from './policy-signature.js'
+import { BOOTSTRAP_SCHEMA, CONFIG_SCHEMA, type RawBootstrap, type RawConfig } from './schema.js'
+import { geoipFiles, validate, validateBootstrap, type BootstrapConfig, type Config, type GeoipFiles } from './validate.js'
+import { policyManifest, sameManifest, verifyFetchedPolicy, verifyPolicy } from './policy-signature.js'
+import { BOOTSTRAP_KEYS, bootstrapKeyProblems, fetchedKeyProblems } from './policy-source.js'
 import type { SigningKey } from './signing-keys.js'
 
-export type { Config } from './validate.js'
+export type { BootstrapConfig, Config } from './validate.js'
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 const ajv = new Ajv({ allErrors: true, coerceTypes: true, strict: true, allowUnionTypes: true, verbose: true })
 const checkShape = ajv.compile<RawConfig>(CONFIG_SCHEMA)
+const checkBootstrapShape = ajv.compile<RawBootstrap>(BOOTSTRAP_SCHEMA)
 
 /**
  * A config that cannot be loaded, with the databases it names (null when those cannot be
@@ -40,16 +42,28 @@ export interface LoadOptions {
    * null: not checked (tools that read a policy before it is signed: explain, test, replay).
    */
   policyKeys?: 'own' | readonly SigningKey[] | null
+  /** For a bootstrap file (policy_source): the policy fetched from its URL (src/policy-source.ts). */
+  fetched?: FetchedPolicy | null
 }
 
+/** A policy document and its signature as fetched from policy_source.url (and URL.sig). */
+export interface FetchedPolicy {
+  url: string
+  bytes: Buffer
+  signature: Buffer
+}
+
+/** A config file, or a bootstrap file combined with `opts.fetched`; signatures checked as `opts.policyKeys` says. */
 export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Promise<Config> {
-  let bytes: Buffer
-  try {
-    bytes = await readFile(file)
-  } catch (err) {
-    throw new ConfigError(file, [{ path: [], message: `cannot read the file: ${(err as Error).message}` }])
-  }
+  const bytes = await readConfigFile(file)
   const wanted = opts.policyKeys === undefined ? 'own' : opts.policyKeys
+  if (isBootstrap(bytes)) {
+    const boot = await checkBootstrap(file, bytes, env, wanted)
+    if (opts.fetched == null) {
+      throw new ConfigError(file, [{ path: ['policy_source'], message: `this is a bootstrap file: its policy is fetched from ${boot.config.policySource.url} by geofence serve; check the published policy itself (geofence validate POLICY.yaml)` }])
+    }
+    return loadFetched(boot, opts.fetched, env, wanted === 'own' ? boot.config.policySignature?.keys ?? [] : wanted ?? [])
+  }
   if (wanted === null) return parseConfig(file, bytes, env)
   // The trust files are hashed before the config is read and again after: what was checked is
   // what was loaded.
@@ -65,7 +79,125 @@ export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process
   return config
 }
 
+/** A bootstrap file (policy_source), checked and, unless `policyKeys` is null, its signature verified; null when the file is a whole config. */
+export async function loadBootstrap (file: string, env: NodeJS.ProcessEnv = process.env, opts: Pick<LoadOptions, 'policyKeys'> = {}): Promise<BootstrapConfig | null> {
+  const bytes = await readConfigFile(file)
+  if (!isBootstrap(bytes)) return null
+  return (await checkBootstrap(file, bytes, env, opts.policyKeys === undefined ? 'own' : opts.policyKeys)).config
+}
+
+async function readConfigFile (file: string): Promise<Buffer> {
+  try {
+    return await readFile(file)
+  } catch (err) {
+    throw new ConfigError(file, [{ path: [], message: `cannot read the file: ${(err as Error).message}` }])
+  }
+}
+
+/** A file whose top level names policy_source is a bootstrap file (config/policy-source.ts). */
+function isBootstrap (bytes: Buffer): boolean {
+  const doc = parseDocument(bytes.toString('utf8'), { uniqueKeys: false })
+  return isMap(doc.contents) && doc.contents.items.some((p) => isScalar(p.key) && p.key.value === 'policy_source')
+}
+
+interface Bootstrap {
+  config: BootstrapConfig
+  /** Its sections as written (after ${ENV}), joined to each fetched policy. */
+  raw: RawBootstrap
+}
+
+async function checkBootstrap (file: string, bytes: Buffer, env: NodeJS.ProcessEnv, wanted: 'own' | readonly SigningKey[] | null): Promise<Bootstrap> {
+  const manifest = await policyManifest(bytes)
+  const read = readYaml(file, bytes, env)
+  const { raw, problems, add } = read
+  bootstrapKeyProblems(raw as Record<string, unknown>, (path, message) => { add([{ path, message }]) })
+  if (problems.length === 0 && !checkBootstrapShape(raw)) add(shapeProblems(checkBootstrapShape.errors ?? []))
+  if (problems.length > 0) throw new ConfigError(file, problems)
+  const boot = raw as RawBootstrap
+  const { config, problems: meaning } = validateBootstrap(boot, { file, revision: sha256(bytes), position: read.position, env })
+  add(meaning)
+  if (problems.length > 0 || config === null) throw new ConfigError(file, problems)
+  const keys = wanted === 'own' ? config.policySignature?.keys ?? null : wanted
+  if (keys !== null) {
+    const refused = (message: string): ConfigError => new ConfigError(file, [{ path: [], message }])
+    const verified = await verifyPolicy(file, manifest, keys)
+    if ('problem' in verified) throw refused(verified.problem)
+    if ('problem' in manifest || !sameManifest(manifest, await policyManifest(bytes))) throw refused('a file the bootstrap names changed while it was being read; it is read again at the next change')
+    config.policyKey = verified.key
+  }
+  return { config, raw: boot }
+}
+
+/**
+ * The fetched policy joined to the bootstrap's sections: verified with `keys` (over its bytes
+ * and the trust files it names, which are this gateway's local files), then checked as one
+ * config. Its revision is the sha256 of the fetched bytes (what `geofence validate` prints for
+ * the published file); problems are reported against the URL, with line and column.
+ */
+async function loadFetched (boot: Bootstrap, fetched: FetchedPolicy, env: NodeJS.ProcessEnv, keys: readonly SigningKey[]): Promise<Config> {
+  const refused = (message: string): ConfigError => new ConfigError(fetched.url, [{ path: [], message }])
+  const verified = await verifyFetchedPolicy(fetched, keys)
+  if ('problem' in verified) throw refused(verified.problem)
+  const read = readYaml(fetched.url, fetched.bytes, env)
+  const { raw, problems, add } = read
+  fetchedKeyProblems(raw as Record<string, unknown>, (path, message) => { add([{ path, message }]) })
+  if (problems.length > 0) throw new ConfigError(fetched.url, problems)
+  const { policy_source: _source, ...site } = boot.raw
+  const joined = { ...(raw as object), ...site }
+  if (!checkShape(joined)) {
+    add(shapeProblems(checkShape.errors ?? []))
+    throw new ConfigError(fetched.url, problems)
+  }
+  const own = new Set<unknown>(BOOTSTRAP_KEYS)
+  const { config, problems: meaning } = validate(joined, {
+    file: fetched.url,
+    revision: sha256(fetched.bytes),
+    // A problem in the bootstrap's sections (a reference from the policy to them) has no place in the fetched text.
+    position: (path) => (own.has(path[0]) ? undefined : read.position(path)),
+    env,
+  })
+  add(meaning)
+  if (problems.length > 0 || config === null) throw new ConfigError(fetched.url, problems)
+  if (!sameManifest(verified.manifest, await policyManifest(fetched.bytes))) throw refused('a trust file the policy names changed while it was being read; it is read again at the next poll')
+  config.policyKey = verified.key
+  config.policySource = boot.config.policySource
+  return config
+}
+
 export function parseConfig (file: string, bytes: Buffer, env: NodeJS.ProcessEnv = process.env): Config {
+  const read = readYaml(file, bytes, env)
+  const { raw, problems, add, position } = read
+  const revision = sha256(bytes)
+  if (!checkShape(raw)) {
+    const shape = checkShape.errors ?? []
+    add(shapeProblems(shape))
+    // A key the schema does not know is never read: without the unknown keys, the rest is
+    // checked too (files, certificates, rules), so that a typo hides no other problem.
+    if (shape.every((e) => e.keyword === 'additionalProperties') && withoutUnknownKeys(raw, shape) && checkShape(raw)) {
+      add(validate(raw, { file, revision, position, env }).problems)
+    }
+    throw new ConfigLoadError(file, problems, declaredGeoip(raw), position)
+  }
+  const { config, problems: meaning } = validate(raw, { file, revision, position, env })
+  add(meaning)
+  if (problems.length > 0 || config === null) throw new ConfigLoadError(file, problems, geoipFiles(raw.geoip), position)
+  return config
+}
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex')
+
+interface ReadYaml {
+  /** The document as data, ${ENV} substituted. */
+  raw: unknown
+  /** Line and column of a key path. */
+  position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
+  /** Problems so far (unset variables); `add` appends more, placed in the file. */
+  problems: ConfigProblem[]
+  add: (found: ConfigProblem[]) => void
+}
+
+/** YAML (syntax errors thrown at once), then ${ENV} substitution. */
+function readYaml (file: string, bytes: Buffer, env: NodeJS.ProcessEnv): ReadYaml {
   const lineCounter = new LineCounter()
   const doc = parseDocument(bytes.toString('utf8'), { lineCounter, prettyErrors: true, uniqueKeys: true })
   const where = (offset: number): { line: number, col: number } => lineCounter.linePos(offset)
@@ -86,22 +218,7 @@ export function parseConfig (file: string, bytes: Buffer, env: NodeJS.ProcessEnv
   const add = (found: ConfigProblem[]): void => {
     for (const p of found) if (!envPaths.has(formatKeyPath(p.path))) problems.push({ ...position(p.path), ...p })
   }
-
-  const revision = createHash('sha256').update(bytes).digest('hex')
-  if (!checkShape(raw)) {
-    const shape = checkShape.errors ?? []
-    add(shapeProblems(shape))
-    // A key the schema does not know is never read: without the unknown keys, the rest is
-    // checked too (files, certificates, rules), so that a typo hides no other problem.
-    if (shape.every((e) => e.keyword === 'additionalProperties') && withoutUnknownKeys(raw, shape) && checkShape(raw)) {
-      add(validate(raw, { file, revision, position, env }).problems)
-    }
-    throw new ConfigLoadError(file, problems, declaredGeoip(raw), position)
-  }
-  const { config, problems: meaning } = validate(raw, { file, revision, position, env })
-  add(meaning)
-  if (problems.length > 0 || config === null) throw new ConfigLoadError(file, problems, geoipFiles(raw.geoip), position)
-  return config
+  return { raw, position, problems, add }
 }
 
 /** Removes each key an `additionalProperties` error names; false when one cannot be found. */

@@ -112,24 +112,35 @@ export async function signPolicy (configFile: string, key: SigningKey): Promise<
  */
 export async function verifyPolicy (configFile: string, manifest: Manifest | { problem: string }, keys: readonly SigningKey[]): Promise<{ key: string } | { problem: string }> {
   const sigFile = signatureFileOf(configFile)
-  const known = keys.map((k) => k.id).join(', ')
-  let sig: Partial<SignatureFile>
+  let text: string
   try {
-    sig = JSON.parse(await readFile(sigFile, 'utf8')) as Partial<SignatureFile>
+    text = await readFile(sigFile, 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     return { problem: code === 'ENOENT'
       ? `the config is not signed: policy_signature requires ${sigFile} (geofence sign --key KEY ${configFile})`
       : `${sigFile} is not a policy signature: ${code ?? (err as Error).message}` }
   }
-  if (sig.format !== SIGNATURE_FORMAT || typeof sig.signature !== 'string' || typeof sig.key !== 'string') {
-    return { problem: `${sigFile} is not a policy signature (${SIGNATURE_FORMAT})` }
+  return verifySignature(text, sigFile, manifest, keys)
+}
+
+/** Whether `text` (a FILE.sig, from `sigName`) signs `manifest` with one of `keys`. */
+export function verifySignature (text: string, sigName: string, manifest: Manifest | { problem: string }, keys: readonly SigningKey[]): { key: string } | { problem: string } {
+  const known = keys.map((k) => k.id).join(', ')
+  let sig: Partial<SignatureFile>
+  try {
+    sig = JSON.parse(text) as Partial<SignatureFile>
+  } catch (err) {
+    return { problem: `${sigName} is not a policy signature: ${(err as Error).message}` }
+  }
+  if (sig === null || typeof sig !== 'object' || sig.format !== SIGNATURE_FORMAT || typeof sig.signature !== 'string' || typeof sig.key !== 'string') {
+    return { problem: `${sigName} is not a policy signature (${SIGNATURE_FORMAT})` }
   }
   const key = keys.find((k) => k.id === sig.key)
-  if (key === undefined) return { problem: `${sigFile} is signed by key ${sig.key}, which is not one of policy_signature.public_keys (${known})` }
+  if (key === undefined) return { problem: `${sigName} is signed by key ${sig.key}, which is not one of policy_signature.public_keys (${known})` }
   if ('problem' in manifest) return manifest
   if (verifyBytes(key, manifestText(manifest), Buffer.from(sig.signature, 'base64'))) return { key: key.id }
-  return { problem: `${sigFile} does not verify with key ${key.id}: ${whatChanged(manifest, sig)}` }
+  return { problem: `${sigName} does not verify with key ${key.id}: ${whatChanged(manifest, sig)}` }
 }
 
 /** Why a signature over `signed` does not cover `now`, as far as the signature file tells. */
@@ -147,4 +158,13 @@ function whatChanged (now: Manifest, signed: Partial<SignatureFile>): string {
 /** The same contents as when the signature was checked (a file swapped meanwhile is refused). */
 export function sameManifest (a: Manifest, b: Manifest | { problem: string }): boolean {
   return !('problem' in b) && manifestText(a) === manifestText(b)
+}
+
+/** A policy fetched from policy_source (its bytes and URL.sig): whether one of `keys` signed it and the trust files it names as this gateway holds them. */
+export async function verifyFetchedPolicy (fetched: { url: string, bytes: Buffer, signature: Buffer }, keys: readonly SigningKey[]): Promise<{ key: string, manifest: Manifest } | { problem: string }> {
+  const manifest = await policyManifest(fetched.bytes)
+  const verified = verifySignature(fetched.signature.toString('utf8'), `${fetched.url}.sig`, manifest, keys)
+  if ('problem' in verified) return verified
+  if ('problem' in manifest) return manifest
+  return { key: verified.key, manifest }
 }

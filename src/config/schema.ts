@@ -3,6 +3,7 @@
 // messages can say what was meant.
 
 import { DIALECT_NAMES, type DialectName } from '../dialects/types.js'
+import { BOOTSTRAP_KEYS, POLICY_SOURCE_SCHEMA, type RawPolicySource } from './policy-source.js'
 import type { AnonymousPolicy, JurisdictionSource, LocationBasis } from '../policy/rules.js'
 
 const stringList = { type: 'array', items: { type: 'string' } } as const
@@ -376,3 +377,16 @@ export interface RawConfig {
   identity?: RawIdentity
   policy_signature?: { public_keys: string[] }
 }
+
+/** A bootstrap file (policy_source): the gateway's own sections; the rest is fetched (config/policy-source.ts). */
+export const BOOTSTRAP_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['policy_source'],
+  properties: {
+    ...Object.fromEntries(BOOTSTRAP_KEYS.filter((k) => k !== 'policy_source').map((k) => [k, CONFIG_SCHEMA.properties[k]])),
+    policy_source: POLICY_SOURCE_SCHEMA,
+  },
+} as const
+
+export type RawBootstrap = Pick<RawConfig, 'server' | 'admin' | 'client_ip' | 'logging' | 'policy_signature'> & { policy_source: RawPolicySource }

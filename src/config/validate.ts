@@ -13,7 +13,8 @@ import type { JurisdictionSource, PolicySettings, RuleAction, RuleConfig } from 
 import { validateCertificateClient, type CertificateClient } from './client-certificates.js'
 import { validateEgress, type EgressConfig } from './egress.js'
 import { DEFAULT_JURISDICTION, isEntityEntry, jurisdictionSources, ruleEntities, validateIdentity, type IdentityConfig } from './identity.js'
-import type { RawConfig } from './schema.js'
+import type { RawBootstrap, RawConfig } from './schema.js'
+import { validatePolicySource, type PolicySourceConfig } from './policy-source.js'
 import { validateServerTls, type ServerTls } from './tls.js'
 import { parseDuration, parseSize } from './units.js'
 import { validateIntegrity, validatePolicySignature, type IntegrityConfig, type PolicySignatureConfig } from './evidence.js'
@@ -96,6 +97,8 @@ export interface Config {
   policySignature: PolicySignatureConfig | null
   /** The key that signed this file, once a signature was checked (config/load.ts); else null. */
   policyKey: string | null
+  /** Where the policy was fetched from (policy_source in the bootstrap file `file`), or null: from `file` itself. */
+  policySource: PolicySourceConfig | null
   /** integrity: the decision log chained and its checkpoints signed (read at start only), or null. */
   /** The forward proxy outbound connections go through (egress:, else the environment). */
   egress: EgressConfig
@@ -115,22 +118,28 @@ export interface ValidateContext {
   position: (path: ReadonlyArray<string | number>) => { line: number, col: number } | undefined
 }
 
-export function validate (raw: RawConfig, ctx: ValidateContext): { config: Config | null, problems: ConfigProblem[] } {
-  const problems: ConfigProblem[] = []
-  const problem = (path: Array<string | number>, message: string): void => { problems.push({ path, message }) }
+/** The sections that belong to each gateway, not to a fleet's policy (a bootstrap file holds only these). */
+export type SiteConfig = Pick<Config, 'server' | 'admin' | 'clientIp' | 'logging' | 'policySignature'>
+type SiteRaw = Pick<RawConfig, 'server' | 'admin' | 'client_ip' | 'logging' | 'policy_signature'>
+type Problem = (path: Array<string | number>, message: string) => void
+type Duration = (value: string | number | undefined, fallback: number, path: Array<string | number>) => number
 
-  const bodyLimit = raw.server?.body_limit === undefined ? DEFAULT_BODY_LIMIT : parseSize(raw.server.body_limit)
-  if (bodyLimit === null || bodyLimit === 0) problem(['server', 'body_limit'], `"${String(raw.server?.body_limit)}" is not a size (write e.g. 32mb, 512kb or a number of bytes)`)
-  const batchBodyLimit = raw.server?.batch_body_limit === undefined ? Math.max(DEFAULT_BATCH_BODY_LIMIT, bodyLimit ?? 0) : parseSize(raw.server.batch_body_limit)
-  if (batchBodyLimit === null || batchBodyLimit === 0) problem(['server', 'batch_body_limit'], `"${String(raw.server?.batch_body_limit)}" is not a size (write e.g. 256mb)`)
-
-  const duration = (value: string | number | undefined, fallback: number, path: Array<string | number>): number => {
+/** A duration reader that reports what is not a duration. */
+function durations (problem: Problem): Duration {
+  return (value, fallback, path) => {
     if (value === undefined) return fallback
     const ms = parseDuration(value)
     if (ms === null) problem(path, `"${String(value)}" is not a duration (write e.g. 1h, 30m, 90s or 500ms)`)
     return ms ?? fallback
   }
-  const ttl = duration(raw.geoip?.cache?.ttl, DEFAULT_CACHE.ttlMs, ['geoip', 'cache', 'ttl'])
+}
+
+/** server, admin, client_ip, logging and policy_signature; null when one of them cannot be used. */
+export function validateSite (raw: SiteRaw, problem: Problem, duration: Duration): SiteConfig | null {
+  const bodyLimit = raw.server?.body_limit === undefined ? DEFAULT_BODY_LIMIT : parseSize(raw.server.body_limit)
+  if (bodyLimit === null || bodyLimit === 0) problem(['server', 'body_limit'], `"${String(raw.server?.body_limit)}" is not a size (write e.g. 32mb, 512kb or a number of bytes)`)
+  const batchBodyLimit = raw.server?.batch_body_limit === undefined ? Math.max(DEFAULT_BATCH_BODY_LIMIT, bodyLimit ?? 0) : parseSize(raw.server.batch_body_limit)
+  if (batchBodyLimit === null || batchBodyLimit === 0) problem(['server', 'batch_body_limit'], `"${String(raw.server?.batch_body_limit)}" is not a size (write e.g. 256mb)`)
   const server = {
     bodyTimeoutMs: duration(raw.server?.body_timeout, DEFAULT_BODY_TIMEOUT_MS, ['server', 'body_timeout']),
     shutdownGraceMs: duration(raw.server?.shutdown_grace, DEFAULT_SHUTDOWN_GRACE_MS, ['server', 'shutdown_grace']),
@@ -140,8 +149,60 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     batchMaxItems: raw.server?.batch_max_items ?? DEFAULT_BATCH_MAX_ITEMS,
     maxConcurrentLargeBodies: raw.server?.max_concurrent_large_bodies ?? DEFAULT_MAX_CONCURRENT_LARGE_BODIES,
   }
-
   const serverTls = raw.server?.tls === undefined ? null : validateServerTls(raw.server.tls, problem)
+
+  let clientIpKey: string | null = raw.logging?.client_ip_key ?? null
+  if (raw.logging?.client_ip === 'hashed' && (clientIpKey === null || clientIpKey.length < 16)) {
+    problem(['logging', 'client_ip_key'], 'client_ip: hashed needs a secret key of at least 16 characters (write client_ip_key: "${GEOFENCE_IP_KEY}")')
+    clientIpKey = null
+  }
+  const integrity = validateIntegrity(raw.logging?.integrity, problem, duration)
+  const policySignature = validatePolicySignature(raw.policy_signature, problem)
+
+  const trustedProxies: Array<readonly [string, number]> = []
+  for (const [i, text] of (raw.client_ip?.trusted_proxies ?? []).entries()) {
+    const cidr = parseCidr(text)
+    if (cidr === null) problem(['client_ip', 'trusted_proxies', i], `"${text}" is not a CIDR (write e.g. 10.0.0.0/8, 192.0.2.7 or "::1/128")`)
+    else trustedProxies.push(cidr)
+  }
+  if (bodyLimit === null || batchBodyLimit === null) return null
+  return {
+    server: { host: raw.server?.host ?? DEFAULT_HOST, port: raw.server?.port ?? DEFAULT_PORT, bodyLimit, batchBodyLimit, ...server, tls: serverTls },
+    admin: { host: raw.admin?.host ?? DEFAULT_ADMIN_HOST, port: raw.admin?.port ?? DEFAULT_ADMIN_PORT },
+    clientIp: { trustedProxies, headers: raw.client_ip?.headers ?? DEFAULT_FORWARDING_HEADERS },
+    logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey, integrity },
+    policySignature,
+  }
+}
+
+/** A bootstrap file: the gateway's own sections and where its policy is fetched from (config/policy-source.ts). */
+export interface BootstrapConfig extends SiteConfig {
+  file: string
+  /** sha256 of the bootstrap file's bytes. */
+  revision: string
+  policySource: PolicySourceConfig
+  /** The key that signed the bootstrap file (it must be signed). */
+  policyKey: string | null
+}
+
+export function validateBootstrap (raw: RawBootstrap, ctx: ValidateContext): { config: BootstrapConfig | null, problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = []
+  const problem: Problem = (path, message) => { problems.push({ path, message }) }
+  const duration = durations(problem)
+  const site = validateSite(raw, problem, duration)
+  const policySource = validatePolicySource(raw.policy_source, raw.policy_signature !== undefined, ctx.env, problem, duration)
+  if (problems.length > 0 || site === null || policySource === null) return { config: null, problems }
+  return { problems, config: { ...site, file: ctx.file, revision: ctx.revision, policySource, policyKey: null } }
+}
+
+export function validate (raw: RawConfig, ctx: ValidateContext): { config: Config | null, problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = []
+  const problem: Problem = (path, message) => { problems.push({ path, message }) }
+  const duration = durations(problem)
+  const site = validateSite(raw, problem, duration)
+  const ttl = duration(raw.geoip?.cache?.ttl, DEFAULT_CACHE.ttlMs, ['geoip', 'cache', 'ttl'])
+  const serverTls = site?.server.tls ?? null
+
   const clients = new Map<string, string>()
   const clientCertificates: CertificateClient[] = []
   for (const [name, client] of Object.entries(raw.clients ?? {})) {
@@ -163,22 +224,6 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     }
   }
   const clientNames = new Set(Object.keys(raw.clients ?? {}))
-
-  let clientIpKey: string | null = raw.logging?.client_ip_key ?? null
-  if (raw.logging?.client_ip === 'hashed' && (clientIpKey === null || clientIpKey.length < 16)) {
-    problem(['logging', 'client_ip_key'], 'client_ip: hashed needs a secret key of at least 16 characters (write client_ip_key: "${GEOFENCE_IP_KEY}")')
-    clientIpKey = null
-  }
-
-  const integrity = validateIntegrity(raw.logging?.integrity, problem, duration)
-  const policySignature = validatePolicySignature(raw.policy_signature, problem)
-
-  const trustedProxies: Array<readonly [string, number]> = []
-  for (const [i, text] of (raw.client_ip?.trusted_proxies ?? []).entries()) {
-    const cidr = parseCidr(text)
-    if (cidr === null) problem(['client_ip', 'trusted_proxies', i], `"${text}" is not a CIDR (write e.g. 10.0.0.0/8, 192.0.2.7 or "::1/128")`)
-    else trustedProxies.push(cidr)
-  }
 
   const groups = resolveGroups(raw.groups ?? {}, problem)
   /** Expands a list to codes; where it names subdivisions is added to `subdivisionPaths`. */
@@ -294,18 +339,16 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
     if (cidr !== null) networks.push({ name: net.name, cidr, country: net.country, subdivision: net.subdivision ?? null })
   }
 
-  if (problems.length > 0 || bodyLimit === null || batchBodyLimit === null) return { config: null, problems }
+  if (problems.length > 0 || site === null) return { config: null, problems }
   return {
     problems,
     config: {
       file: ctx.file,
       revision: ctx.revision,
-      server: { host: raw.server?.host ?? DEFAULT_HOST, port: raw.server?.port ?? DEFAULT_PORT, bodyLimit, batchBodyLimit, ...server, tls: serverTls },
-      admin: { host: raw.admin?.host ?? DEFAULT_ADMIN_HOST, port: raw.admin?.port ?? DEFAULT_ADMIN_PORT },
+      ...site,
       clients,
       clientCertificates,
       clientNames,
-      clientIp: { trustedProxies, headers: raw.client_ip?.headers ?? DEFAULT_FORWARDING_HEADERS },
       geoip: {
         ...geoipFiles(raw.geoip),
         cache: { maxEntries: raw.geoip?.cache?.max_entries ?? DEFAULT_CACHE.maxEntries, ttlMs: ttl },
@@ -325,11 +368,10 @@ export function validate (raw: RawConfig, ctx: ValidateContext): { config: Confi
         rules,
       },
       identity,
-      policySignature,
       policyKey: null,
+      policySource: null,
       egress,
       tlsFiles: [...new Set([...(serverTls?.files ?? []), ...[...upstreams.values()].flatMap((u) => u.tls?.files ?? [])])],
-      logging: { level: raw.logging?.level ?? 'info', clientIp: raw.logging?.client_ip ?? 'full', clientIpKey, integrity },
       position: ctx.position,
     },
   }

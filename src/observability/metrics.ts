@@ -6,6 +6,7 @@
 // server.workers > 1 the primary sums the workers' series; the gauges that must not be summed
 // say how they combine.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { FETCH_RESULTS } from '../config/policy-source.js'
 
 /** One decision, as the metrics count it (labels are bounded: configured names, ISO codes, statuses). */
 export interface DecisionSample {
@@ -53,6 +54,47 @@ export class ReloadMetrics {
   inc ({ result }: { result: 'success' | 'failure' }): void {
     this.#attempts.inc({ result })
     this.#lastOk.set(result === 'success' ? 1 : 0)
+  }
+}
+
+/** policy_source: fetches by result, and when the source last confirmed the policy in force (its age). */
+export class PolicySourceMetrics {
+  readonly #fetches: Counter<'result'>
+  readonly #confirmed: Gauge
+  readonly #poll: Gauge
+
+  constructor (registry: Registry, results: readonly string[]) {
+    this.#fetches = new Counter({
+      name: 'geofence_policy_source_fetches_total',
+      help: 'Polls of policy_source, by result: updated (a new signed policy applied), not_modified (304, or the same bytes), not_found, server_error, unreachable, bad_signature, invalid (refused by validation); on any but the first two the last good policy stays in force',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    })
+    this.#confirmed = new Gauge({
+      name: 'geofence_policy_source_last_success_timestamp_seconds',
+      help: 'When policy_source last confirmed the policy in force (a verified policy applied, or a 304); time() minus it is the age of the policy in force. No sample without policy_source',
+      registers: [registry],
+      aggregator: 'min',
+    })
+    this.#poll = new Gauge({
+      name: 'geofence_policy_source_poll_seconds',
+      help: 'policy_source.poll: how often the policy source is polled (no sample without policy_source)',
+      registers: [registry],
+      aggregator: 'max',
+    })
+    for (const result of results) this.#fetches.inc({ result }, 0)
+  }
+
+  fetched (result: string): void {
+    this.#fetches.inc({ result })
+  }
+
+  confirmed (epochMs: number): void {
+    this.#confirmed.set(epochMs / 1000)
+  }
+
+  polling (ms: number): void {
+    this.#poll.set(ms / 1000)
   }
 }
 
@@ -130,6 +172,8 @@ export class Metrics {
   })
 
   readonly reloads = new ReloadMetrics(this.registry)
+
+  readonly policySource = new PolicySourceMetrics(this.registry, FETCH_RESULTS)
 
   // Children per label combination, so that the hot path does not hash label objects.
   readonly #decisionChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (v: number) => void } }>()
