@@ -18,26 +18,12 @@ import type { Plan } from '../pipeline/plan.js'
 import { createConnection, type Connector } from '../proxy/egress.js'
 import { upstreamError } from '../proxy/upstream-error.js'
 import { requestHead, sendRefusal } from './http.js'
+import type { Upgrade } from './upgrade.js'
 
-/** The socket and first bytes of an upgrade, kept on its request while it goes through routing. */
-export interface Upgrade {
-  socket: Duplex
-  head: Buffer
-}
-
-const kUpgrade = Symbol('geofence.upgrade')
 const kOpened = Symbol('geofence.opened')
-type UpgradeRequest = IncomingMessage & { [kUpgrade]?: Upgrade, [kOpened]?: Opened }
+type UpgradeRequest = IncomingMessage & { [kOpened]?: Opened }
 /** What the upstream agreed to, for the client's handshake. */
 interface Opened { protocol: string, headers: string[] }
-
-export function markUpgrade (req: IncomingMessage, upgrade: Upgrade): void {
-  (req as UpgradeRequest)[kUpgrade] = upgrade
-}
-
-export function upgradeOf (req: IncomingMessage): Upgrade | undefined {
-  return (req as UpgradeRequest)[kUpgrade]
-}
 
 /** Headers of the upstream's handshake that belong to that handshake alone. */
 const HANDSHAKE = /^(?:connection|upgrade|sec-websocket-.*|content-length|transfer-encoding|keep-alive|x-geofence-decision-id)$/i
@@ -67,9 +53,6 @@ export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest
 
   return async (request, reply, upgrade) => {
     const st = request.geofence
-    if (st.endpoint !== null && st.endpoint.modelSource.kind !== 'query') {
-      throw new GatewayError('invalid_request', 'a WebSocket upgrade is taken only where the connection names its model (OpenAI Realtime: GET /v1/realtime?model=...)')
-    }
     const outcome = await decideRequest(st, requestHead(request), undefined)
     if (outcome.kind === 'refuse') {
       sendRefusal(reply, outcome.refusal)
