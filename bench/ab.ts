@@ -2,13 +2,14 @@
 // one run, so that a refactor can show it costs nothing. Both serve the same config from
 // their own dist/ (OLD_CHECKOUT must hold a built dist/ and its node_modules), pinned in turn
 // to the same core; rounds of the allow and block paths are interleaved, and the medians and
-// their ratio (this build / the other) are printed and written to bench/results/ab.json.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+// their ratio (this build / the other) are printed and written to bench/results/ab.json, with
+// each build's start to ready and its RSS at rest (1 s after ready, before any load).
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
-import { join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
+import { resolve } from 'node:path'
 import autocannon from 'autocannon'
+import { PIN, gatewayConfig, median, rssMiB, startGateway, startScript, stop } from './children.js'
 
 const other = process.argv[2]
 if (other === undefined) {
@@ -18,45 +19,9 @@ if (other === undefined) {
 const DURATION = Number(process.env['BENCH_DURATION'] ?? 5)
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 32)
-const PIN = os.cpus().length >= 2 && spawnSync('taskset', ['-p', '-c', '0', String(process.pid)]).status === 0
-const children: ChildProcess[] = []
-process.on('exit', () => { for (const c of children) c.kill('SIGKILL') })
-const tmp = mkdtempSync(join(os.tmpdir(), 'geofence-ab-'))
 
-async function firstLine (child: ChildProcess, match: (l: string) => boolean): Promise<string> {
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => { if (match(l)) resolve(l) })
-    child.once('exit', (code) => { reject(new Error(`exited with ${String(code)}`)) })
-  })
-}
-
-const upstreamChild = spawn(process.execPath, ['--import', 'tsx', 'bench/upstream.ts'], { stdio: ['ignore', 'pipe', 'inherit'] })
-children.push(upstreamChild)
-const upstreamPort = Number(await firstLine(upstreamChild, () => true))
-const config = join(tmp, 'gateway.yaml')
-writeFileSync(config, `
-server: { host: 127.0.0.1, port: 0, body_limit: 32mb }
-admin: { host: 127.0.0.1, port: 0 }
-client_ip: { trusted_proxies: [127.0.0.1/32] }
-upstreams:
-  anthropic: { url: "http://127.0.0.1:${upstreamPort}", dialect: anthropic }
-policy:
-  default: block
-  unknown_location: allow
-  rules:
-    - { name: frontier, upstreams: [anthropic], models: ["claude-*"], deny: [HK, CN, KP], action: block }
-`)
-
-/** A gateway from `checkout`'s dist/, on CPU 1, its decision lines to a file as in production. */
-async function gateway (checkout: string): Promise<{ port: number, child: ChildProcess }> {
-  const argv = [process.execPath, join(checkout, 'dist/cli.js'), 'serve', '--config', config]
-  const [cmd, args] = PIN ? ['taskset', ['-c', '1', ...argv]] : [argv[0] ?? '', argv.slice(1)]
-  const child = spawn(cmd, args, { cwd: checkout, stdio: ['ignore', 'pipe', 'inherit'] })
-  children.push(child)
-  const line = await firstLine(child, (l) => l.includes('"msg":"listening"'))
-  child.stdout?.resume()
-  return { port: Number(new URL(JSON.parse(line).url as string).port), child }
-}
+const upstream = await startScript('bench/upstream.mjs', [], 0)
+const config = gatewayConfig(upstream.port)
 
 async function rps (port: number, ip: string, expect: number): Promise<number> {
   const result = await autocannon({
@@ -76,17 +41,19 @@ for (let round = 0; round < ROUNDS; round++) {
   // Alternate which build goes first, so that neither always runs on a warmer machine.
   const order = round % 2 === 0 ? ['this', 'other'] as const : ['other', 'this'] as const
   for (const name of order) {
-    const gw = await gateway(builds[name])
+    const gw = await startGateway(builds[name], config)
+    ;(samples[`${name} ready`] ??= []).push(gw.readyMs)
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    ;(samples[`${name} rss`] ??= []).push(rssMiB(gw.child.pid))
     await rps(gw.port, '8.8.8.8', 200) // warm-up
     for (const [path, ip, status] of [['allow', '8.8.8.8', 200], ['block', '114.114.114.114', 451]] as const) {
       const key = `${name} ${path}`
       ;(samples[key] ??= []).push(await rps(gw.port, ip, status))
     }
-    gw.child.kill('SIGKILL')
+    await stop(gw)
   }
   console.error(`round ${round + 1}/${ROUNDS} done`)
 }
-const median = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? 0 }
 const result = {
   machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, pinned: ${PIN}`,
   other: builds.other,
@@ -95,11 +62,15 @@ const result = {
   rounds: ROUNDS,
   allow: { this: median(samples['this allow'] ?? []), other: median(samples['other allow'] ?? []) },
   block: { this: median(samples['this block'] ?? []), other: median(samples['other block'] ?? []) },
+  ready_ms: { this: median(samples['this ready'] ?? []), other: median(samples['other ready'] ?? []) },
+  rss_at_rest_mib: { this: median(samples['this rss'] ?? []), other: median(samples['other rss'] ?? []) },
 }
 const ratio = (x: { this: number, other: number }): string => (x.this / x.other).toFixed(3)
 console.log(`${result.machine}\nthis build (${result.this_commit}) / other (${result.other_commit}), medians of ${ROUNDS} interleaved rounds:`)
 console.log(`allow: ${ratio(result.allow)} (${result.allow.this.toFixed(0)} / ${result.allow.other.toFixed(0)} req/s)`)
 console.log(`block: ${ratio(result.block)} (${result.block.this.toFixed(0)} / ${result.block.other.toFixed(0)} req/s)`)
+console.log(`start to ready: ${ratio(result.ready_ms)} (${result.ready_ms.this.toFixed(0)} / ${result.ready_ms.other.toFixed(0)} ms)`)
+console.log(`RSS at rest (1 s after ready): ${ratio(result.rss_at_rest_mib)} (${result.rss_at_rest_mib.this.toFixed(1)} / ${result.rss_at_rest_mib.other.toFixed(1)} MiB)`)
 mkdirSync('bench/results', { recursive: true })
-writeFileSync('bench/results/ab.json', `${JSON.stringify({ ...result, ratio: { allow: Number(ratio(result.allow)), block: Number(ratio(result.block)) } }, null, 2)}\n`)
+writeFileSync('bench/results/ab.json', `${JSON.stringify({ ...result, ratio: { allow: Number(ratio(result.allow)), block: Number(ratio(result.block)), ready_ms: Number(ratio(result.ready_ms)), rss_at_rest_mib: Number(ratio(result.rss_at_rest_mib)) } }, null, 2)}\n`)
 process.exit(0)

@@ -30,7 +30,8 @@ import type { Config } from './config/load.js'
 import type { ServerTls } from './config/validate.js'
 import type { RuntimeRef } from './runtime.js'
 import { handleHttp, readBodiesAsBytes, requestHead, sendRefusal, tooLarge } from './transport/http.js'
-import { markUpgrade, upgradeOf, webSocketAdapter } from './transport/websocket.js'
+import { checkUpgradeEndpoint, markUpgrade, takesWebSockets, upgradeOf } from './transport/upgrade.js'
+import type { Runtime } from './runtime.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,6 +40,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Client sockets of WebSocket tunnels: the server does not track upgraded connections, so shutdown cuts these itself. */
     tunnels: Set<Duplex>
+    /** Load what a revision needs before it serves (the WebSocket adapter, for an upstream that takes WebSockets). */
+    prepareRevision: (runtime: Runtime) => Promise<void>
   }
 }
 
@@ -231,18 +234,29 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     if (request.geofence.upstreamFailed) log(request, reply.statusCode, 'the upstream response was cut before its end')
     else log(request, 499, 'the client went away')
   }
-  const webSocket = webSocketAdapter({
-    maxPayload: server.bodyLimit,
-    firstMessageMs: server.bodyTimeoutMs,
-    log,
-    frameRefused: (request, v) => { opts.logger.info({ decision_id: request.id, model: v.model, reason: v.refused }, 'frame refused') },
-  })
+  // The WebSocket adapter (and `ws`) is loaded when a revision first has an upstream that takes
+  // WebSockets: at start or at reload (prepareRevision, before the revision serves).
+  type WebSocketAdapter = ReturnType<typeof import('./transport/websocket.js').webSocketAdapter>
+  let webSocket: Promise<WebSocketAdapter> | null = null
+  const loadWebSocket = async (): Promise<WebSocketAdapter> => {
+    webSocket ??= import('./transport/websocket.js').then(({ webSocketAdapter }) => webSocketAdapter({
+      maxPayload: server.bodyLimit,
+      firstMessageMs: server.bodyTimeoutMs,
+      log,
+      frameRefused: (request, v) => { opts.logger.info({ decision_id: request.id, model: v.model, reason: v.refused }, 'frame refused') },
+    }))
+    return webSocket
+  }
+  app.decorate('prepareRevision', async (runtime: Runtime) => { if (takesWebSockets(runtime.config)) await loadWebSocket() })
+  await app.prepareRevision(ref.current)
   // One route for every upstream, so that a reload can add, remove or re-point upstreams.
   app.all('/*', async (request, reply) => {
     if (request.geofence.endpoint === null) throw notMounted(request.url)
     const upgrade = upgradeOf(request.raw)
     if (upgrade === undefined) return handleHttp(request, reply, { metrics, onCut })
-    await webSocket(request, reply, upgrade)
+    checkUpgradeEndpoint(request.geofence)
+    // Loaded already for every revision that takes WebSockets (prepareRevision); the await is then on a settled promise.
+    await (await loadWebSocket())(request, reply, upgrade)
     return reply
   })
 

@@ -3,26 +3,18 @@
 // arguments (nothing starts), 1 for anything unexpected.
 import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
-import { AggregatorRegistry } from 'prom-client'
-import { POLICY_KEYS_ENV, READY_MESSAGE, runPrimary } from './cluster.js'
-import { ConfigError } from './errors.js'
-import { loadBootstrap, loadConfig, type BootstrapConfig } from './config/load.js'
-import { PolicySource } from './policy-source.js'
 import { readFile } from 'node:fs/promises'
 import { buffer } from 'node:stream/consumers'
-import { explain, explainRequest, formatExplanation, identityOf, type ExplainRequest } from './explain.js'
-import { loadRuntime } from './runtime.js'
-import { BUILTIN_GROUPS } from './policy/builtin-groups.js'
-import { formatResults, runPolicyTests } from './policy-test.js'
-import { ListenError, startGateway } from './server.js'
-import { candidateLocator, formatReplay, replay, type Change, type ReplayReport } from './evidence/replay.js'
-import { ReplayError } from './evidence/decision-line.js'
-import { DatabaseError } from './geo/databases.js'
-import { formatVerify, readCheckpoints, verifyLog, type VerifyReport } from './evidence/verify-log.js'
-import { readPrivateKey, readPublicKey, type SigningKey } from './config/signing-keys.js'
-import { signPolicy } from './config/policy-signature.js'
-import { createRuntime, loadCheckedConfig } from './runtime.js'
+import { ConfigError } from './errors.js'
+import type { ExplainRequest } from './explain.js'
+import type { Change, ReplayReport } from './evidence/replay.js'
+import type { VerifyReport } from './evidence/verify-log.js'
+import type { SigningKey } from './config/signing-keys.js'
+import type { BootstrapConfig } from './config/load.js'
 
+// Each command loads what it needs when it runs: `serve` starts without the modules of the
+// other commands (explain, replay, verify-log, sign, the cluster's primary), and the gateway
+// itself loads what only some configurations need when a revision first needs it.
 const FAIL_ON = new Set(['newly-blocked', 'newly-allowed', 'newly-routed', 'changed'])
 
 const HELP = `geofence: a geofencing gateway in front of LLM provider APIs
@@ -102,17 +94,21 @@ async function main (argv: string[]): Promise<number> {
     case 'serve': {
       const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true })
       if (values.config === undefined) throw new UsageError('serve needs --config FILE')
+      const [{ loadBootstrap }, { loadCheckedConfig }] = await Promise.all([import('./config/load.js'), import('./runtime.js')])
       // A bootstrap file (policy_source) holds what the primary needs; the workers fetch the policy.
       const bootstrap = await loadBootstrap(values.config)
       const config = bootstrap ?? await loadCheckedConfig(values.config)
       if (config.server.workers > 1 && cluster.isPrimary) {
         // Refuse to start here, with one line, rather than let every worker fail and be replaced.
         if (bootstrap !== null) await firstPolicy(values.config, bootstrap)
+        const { runPrimary } = await import('./cluster.js')
         await runPrimary(config)
         return -1
       }
-      const gw = await startGateway(values.config, { admin: !cluster.isWorker, ...workerPolicyKeys() })
+      const { startGateway } = await import('./server.js')
+      const gw = await startGateway(values.config, { admin: !cluster.isWorker, ...await workerPolicyKeys() })
       if (cluster.isWorker) {
+        const [{ AggregatorRegistry }, { READY_MESSAGE }] = await Promise.all([import('prom-client'), import('./cluster.js')])
         // prom-client answers the primary's metric requests from listeners that only its
         // AggregatorRegistry constructor installs, so a worker constructs one too.
         AggregatorRegistry.setRegistries([gw.metrics.registry])
@@ -132,6 +128,7 @@ async function main (argv: string[]): Promise<number> {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true })
       const file = positionals[0]
       if (file === undefined || positionals.length > 1) throw new UsageError('validate takes one FILE')
+      const [{ loadBootstrap }, { createRuntime, loadCheckedConfig }] = await Promise.all([import('./config/load.js'), import('./runtime.js')])
       const bootstrap = await loadBootstrap(file)
       if (bootstrap !== null) {
         // Nothing is fetched: the published policy is validated as a file of its own.
@@ -166,6 +163,7 @@ async function main (argv: string[]): Promise<number> {
         throw new UsageError('explain needs --config FILE --ip IP and either --model MODEL or --request "METHOD /upstream/path"')
       }
       if (values.identity !== undefined && values.token !== undefined) throw new UsageError('explain takes --identity CLAIMS or --token FILE, not both')
+      const [{ explain, explainRequest, formatExplanation, identityOf }, { loadRuntime }] = await Promise.all([import('./explain.js'), import('./runtime.js')])
       const given = values.identity !== undefined
         ? { claims: claimsArgument(values.identity) }
         : values.token === undefined ? undefined : { token: await readFile(values.token, 'utf8') }
@@ -185,6 +183,7 @@ async function main (argv: string[]): Promise<number> {
     case 'test': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, strict: true })
       if (positionals.length === 0) throw new UsageError('test needs at least one FILE')
+      const { formatResults, runPolicyTests } = await import('./policy-test.js')
       const results = await runPolicyTests(positionals)
       process.stdout.write(formatResults(results))
       return results.length === 0 || results.some((r) => !r.ok) ? 1 : 0
@@ -208,6 +207,9 @@ async function main (argv: string[]): Promise<number> {
       for (const f of failOn) {
         if (!FAIL_ON.has(f)) throw new UsageError(`--fail-on takes ${[...FAIL_ON].join(', ')}, not "${f}"`)
       }
+      const [{ loadConfig }, { createRuntime }, { candidateLocator, formatReplay, replay }, { ReplayError }, { DatabaseError }] = await Promise.all([
+        import('./config/load.js'), import('./runtime.js'), import('./evidence/replay.js'), import('./evidence/decision-line.js'), import('./geo/databases.js'),
+      ])
       // The candidate is replayed before it is signed: its signature is not checked.
       const candidate = await createRuntime(await loadConfig(values.config, process.env, { policyKeys: null }), { identityKeys: false })
       let report: ReplayReport
@@ -227,6 +229,7 @@ async function main (argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { key: { type: 'string' } } })
       const file = positionals[0]
       if (values.key === undefined || file === undefined || positionals.length > 1) throw new UsageError('sign needs --key KEY and one config FILE')
+      const [{ readPrivateKey }, { signPolicy }] = await Promise.all([import('./config/signing-keys.js'), import('./config/policy-signature.js')])
       const key = readPrivateKey(`file:${values.key}`)
       if ('problem' in key) throw new UsageError(`--key ${values.key}: ${key.problem}`)
       const signed = await signPolicy(file, key)
@@ -247,6 +250,7 @@ async function main (argv: string[]): Promise<number> {
         },
       })
       if (positionals.length === 0 || values['public-key'] === undefined) throw new UsageError('verify-log needs FILE... and --public-key FILE')
+      const [{ readPublicKey }, { formatVerify, readCheckpoints, verifyLog }] = await Promise.all([import('./config/signing-keys.js'), import('./evidence/verify-log.js')])
       const publicKeys = values['public-key'].map((f) => {
         const key = readPublicKey(`file:${f}`)
         if ('problem' in key) throw new UsageError(`--public-key ${f}: ${key.problem}`)
@@ -265,6 +269,7 @@ async function main (argv: string[]): Promise<number> {
     }
     case 'groups': {
       const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } })
+      const { BUILTIN_GROUPS } = await import('./policy/builtin-groups.js')
       const groups = [...BUILTIN_GROUPS.values()]
       if (values.json) {
         process.stdout.write(`${JSON.stringify(groups.map((g) => ({ ...g, members: [...g.members].sort() })))}\n`)
@@ -303,8 +308,8 @@ main(process.argv.slice(2)).then((code) => {
     const outcome = process.argv[2] === 'test' ? 'no test was run' : 'nothing was started'
     process.stderr.write(`${err.message}\n${err.problems.length} problem(s) in ${err.file}; ${outcome}.\n`)
     process.exitCode = 2
-  } else if (err instanceof ListenError) {
-    process.stderr.write(`geofence: ${err.message}; nothing was started.\n`)
+  } else if ((err as Error).name === 'ListenError') { // server.ts's ListenError (loaded with serve)
+    process.stderr.write(`geofence: ${(err as Error).message}; nothing was started.\n`)
     process.exitCode = 2
   } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
     process.stderr.write(`geofence: ${(err as Error).message}\nRun "geofence --help" for usage.\n`)
@@ -329,6 +334,7 @@ function claimsArgument (text: string): Record<string, unknown> {
 
 /** With server.workers, the primary checks that an approved policy can be had (from the server or cache_dir) before it forks. */
 async function firstPolicy (file: string, bootstrap: BootstrapConfig): Promise<void> {
+  const [{ PolicySource }, { loadConfig }] = await Promise.all([import('./policy-source.js'), import('./config/load.js')])
   const source = new PolicySource(bootstrap.policySource, bootstrap.policySignature?.keys ?? [], file)
   try {
     await source.start(async (fetched) => loadConfig(file, process.env, { fetched }))
@@ -338,9 +344,11 @@ async function firstPolicy (file: string, bootstrap: BootstrapConfig): Promise<v
 }
 
 /** A cluster worker requires the signatures the primary read policy_signature for at start. */
-function workerPolicyKeys (): { policyKeys?: readonly SigningKey[] | null } {
+async function workerPolicyKeys (): Promise<{ policyKeys?: readonly SigningKey[] | null }> {
+  if (!cluster.isWorker) return {}
+  const [{ POLICY_KEYS_ENV }, { readPublicKey }] = await Promise.all([import('./cluster.js'), import('./config/signing-keys.js')])
   const given = process.env[POLICY_KEYS_ENV]
-  if (!cluster.isWorker || given === undefined) return {}
+  if (given === undefined) return {}
   const pems = JSON.parse(given) as string[] | null
   if (pems === null) return { policyKeys: null }
   return {

@@ -12,8 +12,8 @@ import { Locator, type LocatorObserver } from './geo/locator.js'
 import { clientIpPresenter, subjectPresenter } from './observability/client-ip-privacy.js'
 import { compilePolicy, type Policy } from './policy/compile.js'
 import { Egress } from './proxy/dispatcher.js'
-import { sigv4Signer, type Signer } from './proxy/sigv4.js'
-import { createIdentityVerifier, type IdentityObserver, type IdentityVerifier } from './identity/verifier.js'
+import type { Signer } from './proxy/sigv4.js'
+import type { IdentityObserver, IdentityVerifier } from './identity/verifier.js'
 
 export interface Runtime {
   config: Config
@@ -48,6 +48,8 @@ export interface RuntimeOptions {
   policyKeys?: LoadOptions['policyKeys']
   /** For a bootstrap file (policy_source): the fetched policy to build on (the last good one, or a candidate). */
   fetched?: () => FetchedPolicy | null
+  /** Loads what the revision needs to serve (app.ts's prepareRevision), before it is returned, so before it is swapped in. */
+  prepare?: (runtime: Runtime) => Promise<void>
 }
 
 /** Opens every database geoip names; each that cannot be used is a problem at its key. */
@@ -101,7 +103,13 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
   }
   if (problems.length > 0) throw new ConfigError(config.file, problems)
   const egress = new Egress(config.egress, config.upstreams.values(), opts.previous?.egress)
-  return {
+  // What only some configurations need is loaded when a revision first needs it, never at
+  // start otherwise: jose with identity:, the AWS SDK's SigV4 signer with aws_sigv4.
+  const sigv4 = [...config.upstreams.values()].filter((u) => u.awsSigv4 !== null)
+  const { sigv4Signer } = sigv4.length === 0 ? { sigv4Signer: null } : await import('./proxy/sigv4.js')
+  const identity = config.identity === null || opts.identityKeys === false ? null : config.identity
+  const { createIdentityVerifier } = identity === null ? { createIdentityVerifier: null } : await import('./identity/verifier.js')
+  const runtime: Runtime = {
     config,
     policy: compilePolicy(config),
     locator: new Locator(location, config.geoip.cache, {
@@ -112,16 +120,18 @@ export async function createRuntime (config: Config, opts: RuntimeOptions = {}):
     clientIp: { trusted: new AddressSet(config.clientIp.trustedProxies), headers: config.clientIp.headers },
     presentIp: clientIpPresenter(config.logging.clientIp, config.logging.clientIpKey),
     egress,
-    identity: config.identity === null || opts.identityKeys === false
+    identity: identity === null || createIdentityVerifier === null
       ? null
-      : createIdentityVerifier(config.identity, {
+      : createIdentityVerifier(identity, {
         dispatcher: egress.fallback.dispatcher,
         ...(opts.identityObserver === undefined ? {} : { observer: opts.identityObserver }),
         ...(opts.previous?.identity == null ? {} : { previous: opts.previous.identity }),
       }),
     presentSubject: subjectPresenter(config.logging.clientIp, config.logging.clientIpKey),
-    signers: new Map([...config.upstreams.values()].flatMap((u) => (u.awsSigv4 === null ? [] : [[u.name, sigv4Signer(u.awsSigv4)] as const]))),
+    signers: new Map(sigv4.flatMap((u) => (u.awsSigv4 === null || sigv4Signer === null ? [] : [[u.name, sigv4Signer(u.awsSigv4)] as const]))),
   }
+  await opts.prepare?.(runtime)
+  return runtime
 }
 
 export async function loadRuntime (file: string, opts: RuntimeOptions = {}): Promise<Runtime> {

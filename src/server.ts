@@ -11,7 +11,6 @@ import { buildApp, secureContext } from './app.js'
 import type { ServerTls } from './config/validate.js'
 import { buildAdmin, type AdminState } from './observability/admin.js'
 import { createLogger, processDestination } from './observability/logger.js'
-import { currentSlot, openLogChain } from './evidence/log-chain.js'
 import { Metrics } from './observability/metrics.js'
 import { Reloader, type ReloaderOptions, type ReloadResult } from './reload.js'
 import type { IdentityObserver } from './identity/verifier.js'
@@ -139,7 +138,8 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   const sink = opts.destination ?? processDestination()
   // logging.integrity: every line chained, checkpoints signed (read at start only).
   const { integrity } = config.logging
-  const chain = integrity === null ? null : await openLogChain(sink, { integrity, slot: currentSlot(), config: config.file, policyRevision: ref.current.policy.revision })
+  // The chain (evidence/log-chain.ts) is loaded only where a config asks for it.
+  const chain = integrity === null ? null : await import('./evidence/log-chain.js').then(async ({ currentSlot, openLogChain }) => openLogChain(sink, { integrity, slot: currentSlot(), config: config.file, policyRevision: ref.current.policy.revision }))
   const logger = createLogger(config.logging.level, chain ?? sink)
   log = logger
   const app = await buildApp(ref, { logger, metrics })
@@ -163,7 +163,8 @@ export async function startGateway (configFile: string, opts: StartOptions = {})
   const adminUrl = opts.admin === false ? '' : listenUrl(admin, config.admin.host, config.admin.port)
   const reloadOptions: ReloaderOptions = {
     ...(opts.reload === false ? { pollMs: 0 } : opts.reload),
-    runtime: { observer, identityObserver, policyKeys, ...(source === null ? {} : { fetched: () => source.current }) },
+    // A new revision has what it needs loaded (the WebSocket adapter) before it is swapped in.
+    runtime: { observer, identityObserver, policyKeys, ...(source === null ? {} : { fetched: () => source.current }), prepare: async (runtime) => app.prepareRevision(runtime) },
     onResult: (r) => {
       metrics.reloads.inc({ result: r.ok ? 'success' : 'failure' })
       if (r.ok) followTls(ref.current.config.server.tls)

@@ -41,6 +41,7 @@ export const azureOpenai: Dialect = {
     { name: 'x-ms-model-mesh-model-name', runs: 'request' },
     { name: 'x-ms-oai-image-generation-deployment', runs: { toolType: 'image_generation' } },
   ],
+  webSockets: true,
   frameModels: realtimeFrameModels,
   ids: { api: 'Azure OpenAI' },
   renderError: renderOpenaiError,

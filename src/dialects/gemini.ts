@@ -135,6 +135,7 @@ function live (method: string, key: readonly string[]): ModelSource {
 export const gemini: Dialect = {
   name: 'gemini',
   family: 'gemini',
+  webSockets: true,
   endpoint: (method, path) => {
     const key = path.key.slice(1).split('/')
     if (key[0] === 'ws') return live(method, key)

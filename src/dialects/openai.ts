@@ -228,6 +228,7 @@ export const openai: Dialect = {
   name: 'openai',
   family: 'openai',
   endpoint: (method, path) => openaiEndpoints(method, path.key, path),
+  webSockets: true,
   frameModels: realtimeFrameModels,
   ids: { api: 'OpenAI' },
   renderError: renderOpenaiError,

@@ -108,6 +108,8 @@ export interface Dialect {
    * decided by policy.unknown_model. Returns why, or null when the id says which model it is.
    */
   opaque?: (model: string) => string | null
+  /** Some endpoint of the dialect is a WebSocket session (the WebSocket adapter is loaded for it). */
+  webSockets?: true
   /**
    * The models a client's WebSocket event names in-band (OpenAI Realtime's session.update can
    * change the transcription model). Returns them, or throws a 400 for a field that is there but

@@ -69,6 +69,7 @@ function endpoint (method: string, path: UpstreamPath): ModelSource {
 export const vertex: Dialect = {
   name: 'vertex',
   family: 'vertex',
+  webSockets: true,
   endpoint,
   ids: { api: 'Vertex AI', anyPublisher: true },
   renderError: renderGoogleError,

@@ -11,6 +11,9 @@ export const CLIENT_CREDENTIAL_HEADERS: readonly string[] = [...KEY_HEADERS, 'co
 /** What never reaches a log: the client's credentials and a proxy's. */
 export const SECRET_HEADERS: readonly string[] = [...CLIENT_CREDENTIAL_HEADERS, 'proxy-authorization']
 
+/** A client's AWS Signature V4 headers: never sent on when the gateway signs (proxy/sigv4.ts). */
+export const CLIENT_SIGNATURE_HEADERS = ['authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256']
+
 /** The key a request carries: `Authorization: Bearer`, else the first key header set, else null. */
 export function requestKey (headers: Readonly<Record<string, string | string[] | undefined>>): string | null {
   const auth = headers['authorization']

@@ -5,14 +5,30 @@
 // wherever they could change a model: a key repeated in one object (JavaScript keeps the last,
 // others the first), and a key that folds to a field's name (Go's encoding/json reads `MODEL`
 // as `model`; proxy/key-fold.ts).
+import { isUtf8 } from 'node:buffer'
 import { GatewayError } from '../errors.js'
 import { modelIdProblem } from '../policy/model-id.js'
 import { firstDuplicateKey, keyCount, topLevelMembers, type Member } from './json-members.js'
 import { foldsTo } from './key-fold.js'
 import type { ModelField } from './model-fields.js'
 
-// ignoreBOM keeps a byte order mark in the text, where JSON.parse refuses it (RFC 8259 forbids one).
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+/**
+ * A body is checked as UTF-8 natively (buffer.isUtf8: overlong forms and surrogates refused, as
+ * a fatal TextDecoder refuses them) and then parsed from its bytes read as Latin-1, one
+ * character per byte: for valid UTF-8 the JSON grammar is the same either way (every
+ * structural character, quote, backslash and control character is ASCII, and no byte of a
+ * multi-byte character is one), so JSON.parse accepts and refuses exactly the same bodies,
+ * and a prompt in any script is parsed without being decoded (decoding a 1 MiB body costs more
+ * than parsing it). The few strings the gateway reads (keys on the way to a model field, and
+ * the models) are decoded from Latin-1 back to UTF-8 where they hold a byte above 0x7f
+ * (`utf8Of`). A byte order mark (EF BB BF) stays three characters that JSON.parse refuses.
+ */
+const NON_ASCII = /[\u0080-\u00ff]/
+
+/** A string of a body parsed as Latin-1, as the UTF-8 it was. */
+function utf8Of (latin1: string): string {
+  return NON_ASCII.test(latin1) ? Buffer.from(latin1, 'latin1').toString('utf8') : latin1
+}
 
 type JsonObject = Record<string, unknown>
 
@@ -43,7 +59,8 @@ function parseObject (body: Buffer | undefined): JsonObject {
   }
   let parsed: unknown
   try {
-    parsed = JSON.parse(utf8.decode(body))
+    if (!isUtf8(body)) throw new Error('not UTF-8')
+    parsed = JSON.parse(body.toString('latin1'))
   } catch {
     throw new GatewayError('invalid_request', 'the request body is not valid JSON in UTF-8')
   }
@@ -87,14 +104,19 @@ function isObject (v: unknown): v is JsonObject {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
 }
 
-/** `obj[name]`, refused when another key of `obj` folds to `name` (a server could read that one). */
+/**
+ * `obj[name]` (a string as UTF-8: see utf8Of), refused when another key of `obj` folds to `name`
+ * (a server could read that one). `name` is ASCII, so it is the same key in Latin-1.
+ */
 function lookup (obj: JsonObject, name: string, where: Where): unknown {
-  for (const key in obj) {
+  for (const raw in obj) {
+    const key = utf8Of(raw)
     if (key.length === name.length && key !== name && foldsTo(key, name)) {
       throw new GatewayError('invalid_request', `${prefix(where)}the request body has a key "${key}", which servers that match keys ignoring case (Go's encoding/json) read as "${name}"`)
     }
   }
-  return Object.hasOwn(obj, name) ? obj[name] : undefined
+  const value = Object.hasOwn(obj, name) ? obj[name] : undefined
+  return typeof value === 'string' ? utf8Of(value) : value
 }
 
 /** Where in the body, built into text only for a message: `requests[0].params`. */
@@ -212,7 +234,7 @@ function listAt (v: unknown, field: ModelField, where: Where, out: FieldModel[])
   if (!Array.isArray(v)) throw new GatewayError('invalid_request', `"${text(where)}" must be a list of models`)
   v.forEach((e: unknown, n) => {
     const at = { up: where, part: n }
-    if (typeof e === 'string') found(e, field, at, out)
+    if (typeof e === 'string') found(utf8Of(e), field, at, out)
     else if (isObject(e) && field.orObject === true) {
       const model = lookup(e, 'model', at)
       if (typeof model !== 'string') throw new GatewayError('invalid_request', `"${text(at)}.model" must be a model id`)
@@ -323,8 +345,9 @@ function checkItemCount (count: number, maxItems: number): void {
 
 /** Whether a JSON object body has no top-level `field` (and has `with`, if given). */
 export function lacksMember (body: Buffer | undefined, field: string, with_: string | undefined): boolean {
+  if (body === undefined || !isUtf8(body)) return false
   try {
-    const parsed: unknown = JSON.parse(utf8.decode(body))
+    const parsed: unknown = JSON.parse(body.toString('utf8'))
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false
     return !(field in parsed) && (with_ === undefined || with_ in parsed)
   } catch {

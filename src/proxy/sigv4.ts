@@ -5,10 +5,8 @@
 import { Hash } from '@smithy/hash-node'
 import { SignatureV4 } from '@smithy/signature-v4'
 import type { SigV4Credentials } from '../config/upstreams.js'
+import { CLIENT_SIGNATURE_HEADERS } from './credentials.js'
 
-
-/** The client's signature headers: never sent on when the gateway signs. */
-export const CLIENT_SIGNATURE_HEADERS = ['authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256']
 
 /** Headers covered by the gateway's signature besides host: the body's type, and AWS's own. */
 const SIGNED = /^(?:content-type|x-amz-.*|x-amzn-.*)$/

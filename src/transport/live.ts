@@ -18,7 +18,8 @@ import { DECISION_HEADER, refusedBeforeDecision } from '../pipeline/refusal.js'
 import { decideRequest } from '../pipeline/request.js'
 import { upstreamError } from '../proxy/upstream-error.js'
 import { requestHead } from './http.js'
-import { asBuffer, openUpstream, relay, type Upgrade } from './tunnel.js'
+import { asBuffer, openUpstream, relay } from './tunnel.js'
+import type { Upgrade } from './upgrade.js'
 
 export interface LiveDeps {
   maxPayload: number

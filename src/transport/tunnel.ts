@@ -7,12 +7,7 @@ import WebSocket, { type RawData } from 'ws'
 import type { FrameVerdict } from '../pipeline/frames.js'
 import type { Plan } from '../pipeline/plan.js'
 import { createConnection, type Connector } from '../proxy/egress.js'
-
-/** The socket and first bytes of an upgrade, kept on its request while it goes through routing. */
-export interface Upgrade {
-  socket: Duplex
-  head: Buffer
-}
+import type { Upgrade } from './upgrade.js'
 
 /** Headers of the upstream's handshake that belong to that handshake alone. */
 export const HANDSHAKE = /^(?:connection|upgrade|sec-websocket-.*|content-length|transfer-encoding|keep-alive|x-geofence-decision-id)$/i

@@ -18,23 +18,14 @@ import { decideRequest } from '../pipeline/request.js'
 import { upstreamError } from '../proxy/upstream-error.js'
 import { requestHead, sendRefusal } from './http.js'
 import { liveSession } from './live.js'
-import { HANDSHAKE, headerLines, openUpstream, relay, type Upgrade } from './tunnel.js'
+import { HANDSHAKE, headerLines, openUpstream, relay } from './tunnel.js'
+import type { Upgrade } from './upgrade.js'
 
-export type { Upgrade }
-
-const kUpgrade = Symbol('geofence.upgrade')
 const kOpened = Symbol('geofence.opened')
-type UpgradeRequest = IncomingMessage & { [kUpgrade]?: Upgrade, [kOpened]?: Opened }
+type UpgradeRequest = IncomingMessage & { [kOpened]?: Opened }
 /** What the upstream agreed to, for the client's handshake. */
 interface Opened { protocol: string, headers: string[] }
 
-export function markUpgrade (req: IncomingMessage, upgrade: Upgrade): void {
-  (req as UpgradeRequest)[kUpgrade] = upgrade
-}
-
-export function upgradeOf (req: IncomingMessage): Upgrade | undefined {
-  return (req as UpgradeRequest)[kUpgrade]
-}
 
 export interface WebSocketDeps {
   /** The largest message taken in either direction (server.body_limit). */
@@ -68,13 +59,9 @@ export function webSocketAdapter (deps: WebSocketDeps): (request: FastifyRequest
 
   return async (request, reply, upgrade) => {
     const st = request.geofence
-    const source = st.endpoint?.modelSource.kind
-    if (source === 'setup') {
+    if (st.endpoint?.modelSource.kind === 'setup') {
       await liveSession(request, reply, upgrade, { ...deps, accept })
       return
-    }
-    if (st.endpoint !== null && source !== 'query') {
-      throw new GatewayError('invalid_request', 'a WebSocket upgrade is taken only where the session names its model (OpenAI Realtime: GET /v1/realtime?model=...; Gemini Live: its first message)')
     }
     const outcome = await decideRequest(st, requestHead(request), undefined)
     if (outcome.kind === 'refuse') {

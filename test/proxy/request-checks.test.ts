@@ -52,6 +52,31 @@ t.test('request checks', async (t) => {
     t.equal(res.status, 400)
   })
 
+  t.test('a body is read as the UTF-8 it is: any script passes as sent; a BOM, an overlong form, a surrogate are refused', async (t) => {
+    // A prompt in Chinese and a model id with a non-ASCII character, as raw UTF-8 bytes.
+    const prompt = Buffer.from(JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1, messages: [{ role: 'user', content: '香港的天氣怎麼樣？ ſ K é' }] }))
+    const before = upstream.calls.length
+    const ok = await post('/anthropic/v1/messages', prompt)
+    t.equal(ok.status, 200)
+    t.equal(upstream.calls.length, before + 1)
+    t.ok(upstream.calls.at(-1)?.body.equals(prompt), 'forwarded byte for byte')
+    const blocked = await post('/anthropic/v1/messages', Buffer.from('{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[{"role":"user","content":"香港"}]}'), { 'x-forwarded-for': HONG_KONG })
+    t.equal(blocked.status, 451)
+    const named = await post('/openai/v1/chat/completions', Buffer.from('{"model":"gpt-4o-é","messages":[]}'))
+    t.equal(named.status, 200)
+    t.match(gw.decisions().at(-1), { model: 'gpt-4o-é' }, 'a model is logged as the UTF-8 it was written in')
+    for (const [name, bytes] of [
+      ['a byte order mark', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"model":"claude-sonnet-4-5"}')])],
+      ['an overlong form of "/"', Buffer.concat([Buffer.from('{"model":"claude-sonnet-4-5","x":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')])],
+      ['a UTF-16 surrogate encoded in UTF-8', Buffer.concat([Buffer.from('{"model":"claude-sonnet-4-5","x":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')])],
+      ['a byte above 0x7f outside a string', Buffer.from('{"model":"claude-sonnet-4-5","x":\u00e9}', 'utf8')],
+    ] as const) {
+      const res = await post('/anthropic/v1/messages', bytes)
+      t.equal(res.status, 400, name)
+      t.equal(res.json().error.message, 'the request body is not valid JSON in UTF-8', name)
+    }
+  })
+
   t.test('the model is read whatever the Content-Type says, or when there is none', async (t) => {
     const body = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1, messages: [] })
     for (const type of [undefined, 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {

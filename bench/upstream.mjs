@@ -1,16 +1,18 @@
 // A fast fake provider for the benchmark: a small JSON answer for any POST, and an SSE stream
-// of timestamped events every 10 ms for a body with "stream":true. Prints its port.
+// of BENCH_SSE_EVENTS events, one every BENCH_SSE_INTERVAL ms, for a body with "stream":true.
+// Each event carries the monotonic clock (process.hrtime.bigint(), nanoseconds, the same clock
+// in every process on the machine) at which it was written, so that a client can tell, to the
+// microsecond, how long it took to arrive. Prints its port.
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 
 const answer = JSON.stringify({ id: 'msg_bench', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } })
-const EVENTS = Number(process.env['BENCH_SSE_EVENTS'] ?? 100)
-const now = (): number => performance.timeOrigin + performance.now()
+const EVENTS = Number(process.env.BENCH_SSE_EVENTS ?? 100)
+const INTERVAL = Number(process.env.BENCH_SSE_INTERVAL ?? 10)
 
 const server = http.createServer((req, res) => {
   let stream = false
   let seen = 0
-  req.on('data', (c: Buffer) => {
+  req.on('data', (c) => {
     // Only the start of the body decides (bodies may be 10 MiB).
     if (seen < 256) stream = stream || c.subarray(0, 256).includes('"stream":true')
     seen += c.length
@@ -22,17 +24,19 @@ const server = http.createServer((req, res) => {
       return
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    res.flushHeaders()
     let i = 0
     const tick = setInterval(() => {
-      res.write(`event: content_block_delta\ndata: {"i":${i},"t":${now()}}\n\n`)
+      res.write(`event: content_block_delta\ndata: {"i":${i},"t":"${process.hrtime.bigint()}"}\n\n`)
       if (++i === EVENTS) {
         clearInterval(tick)
         res.end()
       }
-    }, 10)
+    }, INTERVAL)
+    res.once('close', () => { clearInterval(tick) })
   })
 })
 server.keepAliveTimeout = 60_000
 server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`${(server.address() as AddressInfo).port}\n`)
+  process.stdout.write(`${server.address().port}\n`)
 })

@@ -1,4 +1,6 @@
 // The floor of our stack: Fastify + @fastify/http-proxy with no geofencing, same upstream.
+// Plain JavaScript, run with plain node as the gateway's dist/ is, so that neither carries a
+// TypeScript loader in its start-up time or its memory.
 import fastify from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 
