@@ -180,6 +180,8 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     const err = asGatewayError(error)
     if (err.status >= 500) request.log.error({ err: error }, 'request failed')
     refusedBeforeDecision(request.geofence, err)
+    // A 502 or 504 the gateway made (not the upstream's own) says so on the decision line.
+    if (request.geofence !== null && (err.kind === 'bad_gateway' || err.kind === 'gateway_timeout')) request.geofence.upstreamError = err.message
     sendRefusal(reply, errorRefusal(request.geofence, err, request.id))
   })
 

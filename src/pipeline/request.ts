@@ -54,6 +54,7 @@ export function beginRequest (runtime: Runtime, head: RequestHead, id: string): 
     notRoutable: null,
     decision: null,
     upstreamFailed: false,
+    upstreamError: null,
     logged: false,
   }
   try {

@@ -47,6 +47,8 @@ export interface RequestState {
   decision: Decision | null
   /** The upstream's response body failed mid-way (so a cut response was not the client's doing). */
   upstreamFailed: boolean
+  /** The gateway answered for the upstream (502, 504): why it could not be reached or did not answer. */
+  upstreamError: string | null
   /** The decision line was written. */
   logged: boolean
 }
