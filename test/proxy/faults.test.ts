@@ -4,10 +4,14 @@
 // documented status and decision line; nothing is left behind (sockets, timers, listeners);
 // and an ordinary request to another upstream, sent while the fault is under way, is answered.
 import dns from 'node:dns'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
+import { replay } from '../../src/evidence/replay.js'
 import { startFakeUpstream } from '../support/fake-upstream.js'
 import { startTestGateway, type TestGateway } from '../support/gateway.js'
 import { send, type Response } from '../support/http.js'
@@ -200,5 +204,11 @@ policy: { rules: [ { name: everyone, deny: [], action: block } ] }
     t.same(warnings.map((w) => w.name), [], 'no warning (MaxListenersExceeded or other)')
     const lines = gw.decisions()
     t.equal(new Set(lines.map((l) => l['decision_id'])).size, lines.length, 'no request has two decision lines')
+    // geofence replay reads every line of this log, upstream_error and cut included.
+    const log = join(mkdtempSync(join(tmpdir(), 'geofence-faults-')), 'gateway.log')
+    writeFileSync(log, gw.rawLogs())
+    const report = await replay([log], gw.runtime)
+    t.match(report, { unreadable: 0, decisions: lines.length, unchanged: lines.length })
+    t.ok(lines.some((l) => l['upstream_error'] !== undefined) && lines.some((l) => l['cut'] !== undefined), 'the log holds both')
   })
 })
