@@ -43,8 +43,6 @@ const HONG_KONG = '203.198.0.1'
 /** The mix, one slot per request in a cycle of 20. */
 type Kind = 'allow' | 'block' | 'route' | 'sse' | 'aborted' | 'websocket'
 const CYCLE: Kind[] = ['allow', 'block', 'allow', 'sse', 'route', 'allow', 'block', 'allow', 'websocket', 'sse', 'allow', 'route', 'block', 'allow', 'aborted', 'sse', 'allow', 'route', 'block', 'allow']
-/** The status each kind's decision line must carry. */
-const LOGGED_STATUS: Record<Kind, number> = { allow: 200, block: 451, route: 200, sse: 200, aborted: 499, websocket: 101 }
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'geofence-soak-'))
 const children: ChildProcess[] = []
@@ -90,6 +88,7 @@ class LogTally {
   /** decision id -> 1 if a client saw it, plus 2 for each decision line that names it. */
   readonly ids = new Map<string, number>()
   readonly statuses = new Map<number, number>()
+  readonly clientStatuses = new Map<number, number>()
   readonly revisions = new Set<string>()
   reloaded = 0
   reloadFailed = 0
@@ -109,6 +108,11 @@ class LogTally {
       const l = JSON.parse(line) as { url: string, admin: string }
       this.listening = { url: l.url, admin: l.admin }
     }
+  }
+
+  /** The status a client was answered with (499 for a stream it left): its decision line must say the same. */
+  answered (status: number): void {
+    this.clientStatuses.set(status, (this.clientStatuses.get(status) ?? 0) + 1)
   }
 
   sawId (id: string | undefined): void {
@@ -184,6 +188,7 @@ async function one (kind: Kind, pool: Pool, wsBase: string, tally: LogTally): Pr
   const res = await pool.request({ path, method: 'POST', headers: { ...json, 'x-forwarded-for': caller }, body, signal: abort.signal })
   tally.sawId(res.headers['x-geofence-decision-id'] as string | undefined)
   const expected = kind === 'block' ? 451 : 200
+  tally.answered(kind === 'aborted' && res.statusCode === 200 ? 499 : res.statusCode)
   if (res.statusCode !== expected) {
     await res.body.dump()
     return `${kind}: status ${res.statusCode}`
@@ -207,7 +212,10 @@ async function one (kind: Kind, pool: Pool, wsBase: string, tally: LogTally): Pr
 /** One Realtime session through the gateway's tunnel: session.created, one event and its answer, close. */
 async function realtime (wsBase: string, tally: LogTally): Promise<string | null> {
   const ws = new WebSocket(`${wsBase}/openai/v1/realtime?model=gpt-realtime`, { headers: { 'x-forwarded-for': UNITED_STATES } })
-  ws.once('upgrade', (res) => { tally.sawId(res.headers['x-geofence-decision-id'] as string | undefined) })
+  ws.once('upgrade', (res) => {
+    tally.sawId(res.headers['x-geofence-decision-id'] as string | undefined)
+    tally.answered(101)
+  })
   return new Promise((resolve) => {
     let outcome: string | null = 'websocket: closed before the answer'
     ws.on('message', (data: Buffer) => {
@@ -215,7 +223,13 @@ async function realtime (wsBase: string, tally: LogTally): Promise<string | null
       if (type === 'session.created') ws.send(JSON.stringify({ type: 'response.create' }))
       else if (type === 'response.done') { outcome = null; ws.close(1000) }
     })
-    ws.once('unexpected-response', (_req, res) => { outcome = `websocket: status ${res.statusCode}`; res.resume(); ws.terminate() })
+    ws.once('unexpected-response', (_req, res) => {
+      tally.sawId(res.headers['x-geofence-decision-id'] as string | undefined)
+      tally.answered(res.statusCode ?? 0)
+      outcome = `websocket: status ${res.statusCode}`
+      res.resume()
+      ws.terminate()
+    })
     ws.once('error', (e) => { outcome ??= `websocket: ${e.message}` })
     ws.once('close', () => { resolve(outcome) })
   })
@@ -303,8 +317,8 @@ function report (r: { samples: Sample[], rest: Sample, counts: Counts, tally: Lo
     else if (v === 2) unseen++
     else if (v > 3) duplicated++
   }
-  const expectedStatuses = new Map<number, number>()
-  for (const [kind, n] of Object.entries(counts.sent) as Array<[Kind, number]>) expectedStatuses.set(LOGGED_STATUS[kind], (expectedStatuses.get(LOGGED_STATUS[kind]) ?? 0) + n)
+  // What the clients were answered (a stream they left: 499), status by status, is what the lines say.
+  const expectedStatuses = tally.clientStatuses
   const statusesMatch = [...new Set([...expectedStatuses.keys(), ...tally.statuses.keys()])].every((s) => expectedStatuses.get(s) === tally.statuses.get(s))
 
   // Warm-up: the samples taken before WARMUP of the requests were done. Then the first and the
@@ -328,7 +342,7 @@ function report (r: { samples: Sample[], rest: Sample, counts: Counts, tally: Lo
     { check: 'open descriptors flat after warm-up', target: `end within ${FLAT * 100}% of warm-up`, measured: `${fds.start} -> ${fds.end} (${pct(fds.ratio)}; max ${fds.max}; at rest ${r.rest.fds})`, pass: steady.length >= 2 && Math.abs(fds.ratio - 1) <= FLAT },
     { check: 'one decision line per request', target: `${sent} lines`, measured: `${tally.lines} lines`, pass: tally.lines === sent },
     { check: 'each decision id on exactly one line', target: `${sent} ids`, measured: `${matched} matched, ${missing} without a line, ${duplicated} on two or more, ${unseen} no client saw`, pass: matched === sent && missing === 0 && duplicated === 0 && unseen === 0 },
-    { check: 'decision-line statuses match the mix', target: [...expectedStatuses].map(([s, n]) => `${s}: ${n}`).join(', '), measured: [...tally.statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}: ${n}`).join(', '), pass: statusesMatch },
+    { check: 'decision-line statuses match the answers', target: [...expectedStatuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}: ${n}`).join(', '), measured: [...tally.statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}: ${n}`).join(', '), pass: statusesMatch },
     { check: 'every request answered as expected', target: '0 failures', measured: `${failures} failures`, pass: failures === 0 },
     { check: 'reloads applied, none failed', target: `${r.reloads} rewrites, 0 failed`, measured: `${tally.reloaded} reloaded, ${tally.reloadFailed} failed, ${tally.revisions.size} revisions on decision lines`, pass: tally.reloadFailed === 0 && (r.reloads === 0 || tally.reloaded > 0) },
   ]

@@ -44,7 +44,7 @@ t.test('a tiny soak writes every series, the plot, and one decision line per req
   t.same(result.decisions.statuses, { 101: 15, 200: 210, 451: 60, 499: 15 }, 'tunnels log 101, aborted streams 499')
   t.ok(result.reloads.written >= 1, 'the config was rewritten')
   t.equal(result.reloads.failed, 0)
-  for (const check of ['one decision line per request', 'each decision id on exactly one line', 'decision-line statuses match the mix']) {
+  for (const check of ['one decision line per request', 'each decision id on exactly one line', 'decision-line statuses match the answers']) {
     t.equal(result.verdicts.find((v) => v.check === check)?.pass, true, check)
   }
 
