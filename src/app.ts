@@ -216,6 +216,8 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     // connection, so that the rest of the body is never read, not even to be thrown away.
     if (request.raw.httpVersionMajor === 1 && hasBody(request.raw) && !request.raw.complete) reply.header('connection', 'close')
     refusedBeforeDecision(request.geofence, err)
+    // A 502 or 504 the gateway made (not the upstream's own) says so on the decision line.
+    if (request.geofence !== null && (err.kind === 'bad_gateway' || err.kind === 'gateway_timeout')) request.geofence.upstreamError = err.message
     sendRefusal(reply, errorRefusal(request.geofence, err, request.id))
     // A body that stopped arriving (an HTTP/2 stream's deadline, transport/http.ts) was cut by
     // the gateway, and its line says so, as the HTTP/1.1 listener's does.

@@ -99,7 +99,7 @@ const ID_KEY = '"decision_id":"'
 const IP_KEY = '"client_ip":"'
 /** Keys a line of our layout may hold before its facts, and after them. */
 const HEAD_KEYS = new Set(['level', 'time', 'pid', 'hostname', 'decision_id', 'policy_revision', 'policy_key', 'client_ip', 'path'])
-const TAIL_KEYS = new Set(['duration_ms', 'cut', 'msg', 'chain', 'seq', 'prev'])
+const TAIL_KEYS = new Set(['duration_ms', 'upstream_error', 'cut', 'msg', 'chain', 'seq', 'prev'])
 
 export async function replay (files: readonly string[], candidate: Runtime, opts: ReplayOptions = {}): Promise<ReplayReport> {
   const report: ReplayReport = {

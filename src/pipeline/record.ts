@@ -64,6 +64,8 @@ export interface DecisionRecord {
   /** The end user as a verified identity token states it (the subject hashed as logging.client_ip says). */
   identity?: { country: string, subdivisions: readonly string[], entity: string | null, issuer: string, source_claim: string, subject: string, jti?: string }
   duration_ms: number
+  /** The gateway answered for the upstream (502, 504): why (no address, no credential). */
+  upstream_error?: string
   /** Why the response did not reach its end. */
   cut?: string
 }
@@ -116,6 +118,7 @@ export function decisionRecord (st: RequestState, method: string, url: string, s
     if (id.jti !== null) record.identity.jti = id.jti
   }
   record.duration_ms = Math.round(Number(process.hrtime.bigint() - st.startedAt) / 1e4) / 100
+  if (st.upstreamError !== null) record.upstream_error = st.upstreamError
   return record
 }
 

@@ -55,6 +55,7 @@ export function beginRequest (runtime: Runtime, head: RequestHead, id: string): 
     decision: null,
     upstreamFailed: false,
     largeBody: null,
+    upstreamError: null,
     logged: false,
   }
   try {

@@ -50,6 +50,8 @@ export interface RequestState {
   upstreamFailed: boolean
   /** The request's claim on a large-body slot (pipeline/large-bodies.ts); null where no body is read (a WebSocket, a CLI). */
   largeBody: LargeBodyLease | null
+  /** The gateway answered for the upstream (502, 504): why it could not be reached or did not answer. */
+  upstreamError: string | null
   /** The decision line was written. */
   logged: boolean
 }

@@ -276,6 +276,7 @@ ${POLICY}`)
   t.equal(timedOut.status, 504)
   t.equal(timedOut.json().error.message, 'the egress proxy did not open a tunnel to the upstream in time')
   t.ok(Date.now() - started < 3000, 'within the upstream\'s connect timeout')
+  t.match(slow.decisions().at(-1), { status: 504, upstream_error: 'the egress proxy did not open a tunnel to the upstream in time' }, 'the decision line says the gateway answered for the upstream')
 
   const hang = await send(`${through.url}/anthropic/v1/messages`, { ...message('fake-hang'), headers: { ...message().headers, ...fromUs } })
   t.equal(hang.status, 504, 'first_byte still applies through the tunnel')

@@ -1,6 +1,10 @@
 // A fake provider on loopback that speaks the provider APIs as they answer: Anthropic, OpenAI
 // (and Azure OpenAI's paths), Gemini, Vertex AI and Bedrock; JSON responses, SSE streams in
 // each provider's event format, and Bedrock's binary event stream. It records every call.
+// Faults, by model name: `fake-hang` never answers, `fake-stall` sends one event and goes
+// silent, `fake-reset` sends one event and resets the connection, `fake-reset-before` resets it
+// before answering, `fake-error-NNN` answers status NNN in the provider's error shape with
+// `retry-after`.
 import { once } from 'node:events'
 import http, { type IncomingHttpHeaders } from 'node:http'
 import https from 'node:https'
@@ -40,6 +44,8 @@ export interface FakeUpstreamOptions {
   sigv4?: { region: string, service: string, accessKeyId: string, secretAccessKey: string }
   /** Serve HTTPS with these options (key, cert, and ca + requestCert for mutual TLS). */
   tls?: https.ServerOptions
+  /** How long an idle keep-alive connection stays open (Node's default: 5 s). */
+  keepAliveMs?: number
 }
 
 /** The invocation ARN the fake Bedrock answers StartAsyncInvoke with. */
@@ -72,12 +78,28 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
       const path = (req.url ?? '').split('?')[0] ?? ''
       let json: { model?: string, stream?: boolean } = {}
       try { json = JSON.parse(body.toString('utf8') || '{}') as typeof json } catch { /* answered below */ }
-      const model = json.model ?? 'unknown'
+      // The body's model, or the path's (Gemini, Vertex, Bedrock): the fault models below work for every API.
+      const model = json.model ?? decodeURIComponent(/\/models?\/([^/:]+)/.exec(path)?.[1] ?? 'unknown')
       const waitGate = async (): Promise<void> => {
         if (opts.streamGateMs === undefined) return
         await Promise.race([gate, new Promise((resolve) => setTimeout(resolve, opts.streamGateMs))])
       }
       if (model === 'fake-hang') return // never answers: for first-byte timeouts
+      if (model === 'fake-reset') {
+        // one event, then a TCP reset: for streams the upstream breaks mid-way
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write('event: ping\ndata: {"type":"ping"}\n\n', () => { setTimeout(() => { res.socket?.resetAndDestroy() }, 20) })
+        return
+      }
+      if (model === 'fake-reset-before') {
+        res.socket?.resetAndDestroy() // a reset before any answer
+        return
+      }
+      const failing = /^fake-error-(\d{3})$/.exec(model)
+      if (failing !== null) {
+        providerError(res, path, Number(failing[1]))
+        return
+      }
       if (model === 'fake-stall') {
         // one event, then silence: for idle timeouts
         res.writeHead(200, { 'content-type': 'text/event-stream' })
@@ -171,6 +193,7 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
       })
     })
   })
+  if (opts.keepAliveMs !== undefined) server.keepAliveTimeout = opts.keepAliveMs
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
@@ -252,9 +275,31 @@ async function bedrock (res: http.ServerResponse, model: string, action: string,
   }
 }
 
-function sendJson (res: http.ServerResponse, status: number, body: unknown): void {
+/**
+ * A provider's own error answer for `status` (429 and 5xx), in the shape of the API the path
+ * belongs to, with the headers a client backs off by: `retry-after` (and the provider's own).
+ */
+function providerError (res: http.ServerResponse, path: string, status: number): void {
+  const retry = { 'retry-after': '17' }
+  if (path.startsWith('/model/')) {
+    const type = status === 429 ? 'ThrottlingException' : status === 503 ? 'ServiceUnavailableException' : 'InternalServerException'
+    sendJson(res, status, { message: status === 429 ? 'Too many requests, please wait before trying again.' : 'The service is unavailable.' }, { ...retry, 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`, 'x-amzn-requestid': 'req-fake-err' })
+  } else if (/:\w+$/.test(path)) {
+    const google = status === 429 ? 'RESOURCE_EXHAUSTED' : status === 503 ? 'UNAVAILABLE' : 'INTERNAL'
+    sendJson(res, status, { error: { code: status, message: status === 429 ? 'Resource has been exhausted (e.g. check quota).' : 'The model is overloaded. Please try again later.', status: google } }, retry)
+  } else if (path === '/v1/messages' || path.startsWith('/v1/messages/') || path === '/v1/complete') {
+    const type = status === 429 ? 'rate_limit_error' : status === 529 ? 'overloaded_error' : 'api_error'
+    sendJson(res, status, { type: 'error', error: { type, message: status === 429 ? 'Number of request tokens has exceeded your per-minute rate limit' : 'Overloaded' }, request_id: 'req_fake_err' }, { ...retry, 'anthropic-ratelimit-requests-remaining': '0' })
+  } else {
+    sendJson(res, status, { error: status === 429
+      ? { message: 'Rate limit reached for requests', type: 'requests', param: null, code: 'rate_limit_exceeded' }
+      : { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } }, { ...retry, 'x-ratelimit-remaining-requests': '0' })
+  }
+}
+
+function sendJson (res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'request-id': 'req_fake_1' })
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'request-id': 'req_fake_1', ...headers })
   res.end(text)
 }
 
