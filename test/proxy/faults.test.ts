@@ -131,8 +131,8 @@ policy: { rules: [ { name: everyone, deny: [], action: block } ] }
       { path: '/openai/v1/chat/completions', status: 500, body: { error: { type: 'server_error' } }, header: 'x-ratelimit-remaining-requests' },
       { path: '/gemini/v1beta/models/fake-error-429:generateContent', status: 429, body: { error: { code: 429, status: 'RESOURCE_EXHAUSTED' } } },
       { path: '/gemini/v1beta/models/fake-error-503:generateContent', status: 503, body: { error: { code: 503, status: 'UNAVAILABLE' } } },
-      { path: '/bedrock/model/fake-error-429/converse', status: 429, body: { message: /Too many requests/ }, header: 'x-amzn-errortype' },
-      { path: '/bedrock/model/fake-error-503/converse', status: 503, body: { message: /unavailable/ }, header: 'x-amzn-errortype' },
+      { path: '/bedrock/model/anthropic.fake-error-429/converse', status: 429, body: { message: /Too many requests/ }, header: 'x-amzn-errortype' },
+      { path: '/bedrock/model/anthropic.fake-error-503/converse', status: 503, body: { message: /unavailable/ }, header: 'x-amzn-errortype' },
     ]
     for (const c of cases) {
       const body = c.path.startsWith('/gemini') || c.path.startsWith('/bedrock') ? '{"messages":[]}' : JSON.stringify({ model: `fake-error-${c.status}`, messages: [] })

@@ -3,7 +3,7 @@
 // each provider's event format, and Bedrock's binary event stream. It records every call.
 // Faults, by model name: `fake-hang` never answers, `fake-stall` sends one event and goes
 // silent, `fake-reset` sends one event and resets the connection, `fake-reset-before` resets it
-// before answering, `fake-error-NNN` answers status NNN in the provider's error shape with
+// before answering, `fake-error-NNN` (on Bedrock `anthropic.fake-error-NNN`, a `vendor.model` id) answers status NNN in the provider's error shape with
 // `retry-after`.
 import { once } from 'node:events'
 import http, { type IncomingHttpHeaders } from 'node:http'
@@ -95,7 +95,7 @@ export async function startFakeUpstream (opts: FakeUpstreamOptions = {}): Promis
         res.socket?.resetAndDestroy() // a reset before any answer
         return
       }
-      const failing = /^fake-error-(\d{3})$/.exec(model)
+      const failing = /^(?:anthropic\.)?fake-error-(\d{3})$/.exec(model)
       if (failing !== null) {
         providerError(res, path, Number(failing[1]))
         return
