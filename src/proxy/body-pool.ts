@@ -2,10 +2,10 @@
 // that parsing and checking a body of many megabytes never holds up the event loop. The body
 // is shared with the worker (a SharedArrayBuffer, proxy/body-buffer.ts), never copied; only
 // what was read (the models, a refusal) comes back. Threads start on the first large body and
-// leave when idle. Each has a heap bound, so a body whose parse would take more memory than
+// leave when idle; piscina itself is loaded with the first large body, not at start. Each has a heap bound, so a body whose parse would take more memory than
 // its limit accounts for is refused, not allowed to grow the process.
 import { availableParallelism } from 'node:os'
-import { Piscina } from 'piscina'
+import type { Piscina } from 'piscina'
 import { GatewayError } from '../errors.js'
 import type { BodyTask, BodyTaskResult } from './body-task.js'
 import type { WorkerResult, WorkerTask } from './body-worker.js'
@@ -16,28 +16,31 @@ const WORKER = new URL(import.meta.url.endsWith('.ts') ? './body-worker.ts' : '.
 const IDLE_MS = 30_000
 
 export class BodyPool {
-  private readonly pool: Piscina<WorkerTask, WorkerResult>
+  private pool: Promise<Piscina<WorkerTask, WorkerResult>> | null = null
 
   /**
    * @param tasks how many bodies may be read at once (server.max_concurrent_large_bodies): the
    * threads are that many at most, and one core is left to the event loop.
    * @param maxBody the largest body limit: each thread's heap is bounded at a few times it.
    */
-  constructor (tasks: number, maxBody: number) {
-    this.pool = new Piscina({
+  constructor (private readonly tasks: number, private readonly maxBody: number) {}
+
+  private async threads (): Promise<Piscina<WorkerTask, WorkerResult>> {
+    this.pool ??= import('piscina').then(({ Piscina }) => new Piscina<WorkerTask, WorkerResult>({
       filename: WORKER.href,
       minThreads: 0,
-      maxThreads: Math.max(1, Math.min(tasks, availableParallelism() - 1)),
+      maxThreads: Math.max(1, Math.min(this.tasks, availableParallelism() - 1)),
       idleTimeout: IDLE_MS,
-      resourceLimits: { maxOldGenerationSizeMb: Math.max(256, Math.ceil(4 * maxBody / (1024 * 1024))) },
-    })
+      resourceLimits: { maxOldGenerationSizeMb: Math.max(256, Math.ceil(4 * this.maxBody / (1024 * 1024))) },
+    }))
+    return this.pool
   }
 
   async run (task: BodyTask, body: Buffer): Promise<BodyTaskResult> {
     const shared = body.buffer instanceof SharedArrayBuffer && body.byteOffset === 0 ? body.buffer : copyToShared(body)
     let result: WorkerResult
     try {
-      result = await this.pool.run({ task, body: shared, length: body.length })
+      result = await (await this.threads()).run({ task, body: shared, length: body.length })
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
         throw new GatewayError('too_large', 'the request body takes more memory to read than the gateway gives one body', { cause: err })
@@ -50,7 +53,7 @@ export class BodyPool {
   }
 
   async close (): Promise<void> {
-    await this.pool.destroy()
+    if (this.pool !== null) await (await this.pool).destroy()
   }
 }
 
