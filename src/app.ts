@@ -17,11 +17,11 @@ import { GatewayError } from './errors.js'
 import { DecisionLog } from './pipeline/record.js'
 import type { Metrics } from './observability/metrics.js'
 import { notMounted } from './pipeline/endpoint.js'
-import { DECISION_HEADER, errorRefusal, refusedBeforeDecision } from './pipeline/refusal.js'
+import { DECISION_HEADER, errorRefusal, refusedBeforeDecision, type Refusal } from './pipeline/refusal.js'
 import { verifyIdentity } from './pipeline/identity.js'
 import { LargeBodies } from './pipeline/large-bodies.js'
 import { LARGE_BODY_BYTES } from './proxy/body-buffer.js'
-import { beginRequest } from './pipeline/request.js'
+import { beginRequest, type RequestHead } from './pipeline/request.js'
 import type { RequestState } from './pipeline/state.js'
 import { UpstreamDispatcher } from './proxy/dispatcher.js'
 import { replyFromOptions } from './transport/forward.js'
@@ -84,13 +84,10 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     // A target Fastify's router cannot decode (%ZZ) is refused before any hook runs: it still
     // gets a refusal in its upstream's shape, its reason, and its decision line.
     frameworkErrors: (error, request, reply) => {
-      decisions.begin()
-      const { state, error: unreadable } = beginRequest(ref.current, requestHead(request), request.id)
+      const { state, refusal } = refuseBeforeRoute(requestHead(request), request.id, null, (pathProblem) => pathProblem ?? new GatewayError('invalid_request', `the request target cannot be read (${error.code})`))
       request.geofence = state
-      const err = unreadable ?? new GatewayError('invalid_request', `the request target cannot be read (${error.code})`)
-      refusedBeforeDecision(state, err)
       reply.raw.once('finish', () => { log(request, reply.statusCode) })
-      sendRefusal(reply.header(DECISION_HEADER, request.id), errorRefusal(state, err, request.id))
+      sendRefusal(reply.header(DECISION_HEADER, request.id), refusal)
     },
     // Receiving a whole request (headers and body) may not take longer than this (408),
     // checked often enough for the limit to mean what it says. Node reads requestTimeout at
@@ -108,6 +105,22 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
   // minutes, and reads them when it starts listening): the TLS listener's HTTP/1.1 gets the
   // plain listener's limits, so that a head or body that stops arriving is a 408 there too.
   if (server.tls !== null) Object.assign(httpServer, http1Timeouts(server))
+  /**
+   * A request refused before it reaches the route (a target the router cannot decode, a head or
+   * body Node cannot read): begun here unless it already was (`begun`), then refused in its
+   * upstream's shape for the reason `why` gives, told the problem found in beginning it (its path).
+   */
+  function refuseBeforeRoute (head: RequestHead, id: string, begun: RequestState | null, why: (pathProblem: GatewayError | null) => GatewayError): { state: RequestState, refusal: Refusal } {
+    let state = begun
+    let pathProblem: GatewayError | null = null
+    if (state === null) {
+      decisions.begin()
+      ;({ state, error: pathProblem } = beginRequest(ref.current, head, id))
+    }
+    const reason = why(pathProblem)
+    refusedBeforeDecision(state, reason)
+    return { state, refusal: errorRefusal(state, reason, state.decisionId) }
+  }
   /** The request each connection is in, so that a timeout on its body is logged on its own line. */
   const inFlight = new WeakMap<Duplex, { state: RequestState, method: string, url: string }>()
   function refuseUnreadable (err: Error & { code?: string, rawPacket?: unknown }, socket: import('node:net').Socket): void {
@@ -123,17 +136,9 @@ export async function buildApp (ref: RuntimeRef, opts: AppOptions): Promise<Fast
     const line = /^([A-Z]+) (\/\S*) HTTP\/1\.[01]\r?\n/.exec(Buffer.isBuffer(err.rawPacket) ? err.rawPacket.toString('latin1') : '')
     let head = { peer: socket.remoteAddress, method: line?.[1] ?? '-', url: line?.[2] ?? '/', headers: {} }
     const current = inFlight.get(socket)
-    let state: RequestState
-    if (current === undefined || current.state.logged) {
-      decisions.begin()
-      state = beginRequest(ref.current, head, randomUUID()).state
-    } else {
-      state = current.state
-      head = { ...head, method: current.method, url: current.url }
-    }
-    const gatewayError = new GatewayError(kind, why)
-    refusedBeforeDecision(state, gatewayError)
-    const r = errorRefusal(state, gatewayError, state.decisionId)
+    const inRequest = current !== undefined && !current.state.logged
+    if (inRequest) head = { ...head, method: current.method, url: current.url }
+    const { state, refusal: r } = refuseBeforeRoute(head, randomUUID(), inRequest ? current.state : null, () => new GatewayError(kind, why))
     const body = JSON.stringify(r.body)
     const headers = Object.entries({ ...r.headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), [DECISION_HEADER]: state.decisionId, connection: 'close' })
     socket.end(`HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`)
