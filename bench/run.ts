@@ -4,7 +4,7 @@
 // Rounds of the gateway and the bare proxy are interleaved and each figure is a median over
 // rounds. It prints every figure with its target and PASS or MISS, writes
 // bench/results/latest.json and the plots (SVG) beside it; --publish copies them to
-// docs/bench/ for the README. --quick is a smoke run (seconds; its figures mean nothing),
+// bench/plots/ for the README. --quick is a smoke run (seconds; its figures mean nothing),
 // --long runs longer and more rounds.
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
@@ -374,8 +374,8 @@ const json = {
 }
 writeFileSync(`${OUT}/latest.json`, `${JSON.stringify(json, null, 2)}\n`)
 if (flags.publish === true) {
-  mkdirSync('docs/bench', { recursive: true })
-  for (const name of [...Object.keys(plots), 'latest.json']) copyFileSync(`${OUT}/${name}`, `docs/bench/${name}`)
+  mkdirSync('bench/plots', { recursive: true })
+  for (const name of [...Object.keys(plots), 'latest.json']) copyFileSync(`${OUT}/${name}`, `bench/plots/${name}`)
 }
-say(`wrote ${OUT}/latest.json and ${Object.keys(plots).join(', ')}${flags.publish === true ? '; copied to docs/bench/' : ''}`)
+say(`wrote ${OUT}/latest.json and ${Object.keys(plots).join(', ')}${flags.publish === true ? '; copied to bench/plots/' : ''}`)
 process.exit(0)
