@@ -9,8 +9,10 @@ import { send } from '../support/http.js'
 t.test('upstream timeouts', async (t) => {
   const upstream = await startFakeUpstream()
   t.teardown(upstream.close)
+  // The overload guard is off here, so that a loaded machine cannot turn a timeout into a 503;
+  // the last test has a gateway of its own with the guard on.
   const gw = await startTestGateway(`
-server: { host: 127.0.0.1, port: 0, body_timeout: 300ms, max_event_loop_delay: 100ms }
+server: { host: 127.0.0.1, port: 0, body_timeout: 300ms, max_event_loop_delay: 0 }
 client_ip: { trusted_proxies: [127.0.0.1/32] }
 upstreams:
   anthropic: { url: "${upstream.url}", dialect: anthropic, timeouts: { connect: 1s, first_byte: 300ms, idle: 300ms } }
@@ -52,6 +54,14 @@ policy: { rules: [ { name: r, deny: [CN], action: block } ] }
   })
 
   t.test('a saturated event loop answers 503 in the dialect shape', async (t) => {
+    const gw = await startTestGateway(`
+server: { host: 127.0.0.1, port: 0, max_event_loop_delay: 100ms }
+client_ip: { trusted_proxies: [127.0.0.1/32] }
+upstreams:
+  anthropic: { url: "${upstream.url}", dialect: anthropic }
+policy: { rules: [ { name: r, deny: [CN], action: block } ] }
+`)
+    t.teardown(gw.close)
     // Saturate the loop for a while, as sustained CPU-bound work would, then ask while it lasts.
     const busyUntil = Date.now() + 1_200
     while (Date.now() < busyUntil) {
