@@ -2,7 +2,7 @@
 // Steps: YAML (syntax and duplicate keys), ${ENV} substitution, shape (JSON Schema), meaning.
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { Ajv, type ErrorObject } from 'ajv'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml'
 import { ConfigError, formatKeyPath, type ConfigProblem } from '../errors.js'
 import { BOOTSTRAP_SCHEMA, CONFIG_SCHEMA, type RawBootstrap, type RawConfig } from './schema.js'
@@ -17,7 +17,10 @@ const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 const ajv = new Ajv({ allErrors: true, coerceTypes: true, strict: true, allowUnionTypes: true, verbose: true })
 const checkShape = ajv.compile<RawConfig>(CONFIG_SCHEMA)
-const checkBootstrapShape = ajv.compile<RawBootstrap>(BOOTSTRAP_SCHEMA)
+// Compiling a schema is most of what loading a config costs at start: the bootstrap's is compiled
+// only when a bootstrap file is read.
+let bootstrapShape: ValidateFunction<RawBootstrap> | null = null
+const checkBootstrapShape = (): ValidateFunction<RawBootstrap> => (bootstrapShape ??= ajv.compile<RawBootstrap>(BOOTSTRAP_SCHEMA))
 
 /**
  * A config that cannot be loaded, with the databases it names (null when those cannot be
@@ -111,7 +114,8 @@ async function checkBootstrap (file: string, bytes: Buffer, env: NodeJS.ProcessE
   const read = readYaml(file, bytes, env)
   const { raw, problems, add } = read
   bootstrapKeyProblems(raw as Record<string, unknown>, (path, message) => { add([{ path, message }]) })
-  if (problems.length === 0 && !checkBootstrapShape(raw)) add(shapeProblems(checkBootstrapShape.errors ?? []))
+  const check = checkBootstrapShape()
+  if (problems.length === 0 && !check(raw)) add(shapeProblems(check.errors ?? []))
   if (problems.length > 0) throw new ConfigError(file, problems)
   const boot = raw as RawBootstrap
   const { config, problems: meaning } = validateBootstrap(boot, { file, revision: sha256(bytes), position: read.position, env })
