@@ -1,0 +1,3 @@
+import { register } from 'node:module'
+
+register('./module-log.mjs', import.meta.url)
