@@ -132,6 +132,10 @@ policy: { rules: [ { name: r, deny: [CN], action: block } ] }
   const growth = peak - baseline
   t.comment(`ordinary calls: ${latencies.length}, p50 ${p(0.5).toFixed(1)} ms, p99 ${p(0.99).toFixed(1)} ms, max ${p(1).toFixed(1)} ms; bombs: ${bombs.length}, slowest 413 after ${Math.max(...bombs.map((b) => b.ms)).toFixed(0)} ms`)
   t.comment(`gateway RSS: baseline ${(baseline / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB (${hwmReset ? 'VmHWM' : 'sampled'}), growth ${(growth / MiB).toFixed(0)} MiB`)
-  t.ok(p(0.99) < 100, `the ordinary calls' p99 (${p(0.99).toFixed(1)} ms) stays under 100 ms`)
+  // 100 ms on this machine; where the machine is itself slower than that without bombs (other
+  // suites on the same two cores), twice its own quiet p99: a stalled loop (seconds) fails both.
+  const quietP99 = percentile(quiet, 0.99)
+  const bound = Math.max(100, 2 * quietP99)
+  t.ok(p(0.99) < bound, `the ordinary calls' p99 (${p(0.99).toFixed(1)} ms) stays under ${bound.toFixed(0)} ms (100 ms, or twice the quiet p99 of ${quietP99.toFixed(1)} ms)`)
   t.ok(growth < RSS_BOUND, `the gateway's memory grows by ${(growth / MiB).toFixed(0)} MiB, under ${RSS_BOUND / MiB} MiB`)
 })
