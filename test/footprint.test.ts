@@ -30,28 +30,25 @@ async function modulesAtStart (config: string): Promise<string[]> {
   return readFileSync(log, 'utf8').split('\n').filter((u) => u !== '')
 }
 
+/** A config with one upstream of `dialect` (nothing listens behind it: only start is looked at). */
+const oneUpstream = (dialect: string): string => writeConfig(`
+server: { host: 127.0.0.1, port: 0 }
+admin: { host: 127.0.0.1, port: 0 }
+upstreams:
+  ${dialect}: { url: "http://127.0.0.1:1", dialect: ${dialect} }
+policy: { rules: [] }
+`)
+
 const ONLY_SOME = [/\/node_modules\/jose\//, /\/node_modules\/ws\//, /\/node_modules\/@smithy\/signature-v4\//, /\/node_modules\/piscina\//, /\/dist\/evidence\/log-chain\.js$/]
 const loaded = (urls: string[]): string[] => ONLY_SOME.filter((re) => urls.some((u) => re.test(u))).map(String)
 
 t.test('an Anthropic-only gateway starts without the modules only some configurations need', async (t) => {
-  const urls = await modulesAtStart(writeConfig(`
-server: { host: 127.0.0.1, port: 0 }
-admin: { host: 127.0.0.1, port: 0 }
-upstreams:
-  anthropic: { url: "http://127.0.0.1:1", dialect: anthropic }
-policy: { rules: [] }
-`))
+  const urls = await modulesAtStart(oneUpstream('anthropic'))
   t.ok(urls.some((u) => u.includes('/node_modules/fastify/')), 'the log saw the modules start loads')
   t.same(loaded(urls), [], 'none of jose, ws, the SigV4 signer, piscina or the log chain')
 })
 
 t.test('a gateway in front of OpenAI (Realtime) loads ws at start', async (t) => {
-  const urls = await modulesAtStart(writeConfig(`
-server: { host: 127.0.0.1, port: 0 }
-admin: { host: 127.0.0.1, port: 0 }
-upstreams:
-  openai: { url: "http://127.0.0.1:1", dialect: openai }
-policy: { rules: [] }
-`))
+  const urls = await modulesAtStart(oneUpstream('openai'))
   t.same(loaded(urls), [String(/\/node_modules\/ws\//)], 'ws, and nothing else of the list')
 })
